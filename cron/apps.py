@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class CronConfig(AppConfig):
+    name = "cron"
+    verbose_name = "Crons"
+
+    def ready(self) -> None:
+        from cron import checks  # noqa: F401  (registers the system checks)
+        from cron.catalog import register_catalog
+        from cron.services import dispatch_windows_prune
+        from ledger.maintenance import register_maintenance_step
+
+        register_catalog()
+        register_maintenance_step(
+            "windowsPruned", lambda *, now: {"deleted": dispatch_windows_prune(now=now)}
+        )

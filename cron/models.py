@@ -1,0 +1,36 @@
+from django.db import models
+
+
+class WindowStatus(models.TextChoices):
+    """Whether the window's work was handed over; never whether it finished (the ledger says)."""
+
+    DISPATCHING = "dispatching"  # claimed; the enqueue is in progress (or its process died)
+    ENQUEUED = "enqueued"  # every function was handed to the broker
+    ENQUEUE_FAILED = "enqueue-failed"  # the broker refused; a retry in the window takes it over
+    INLINE_EMERGENCY = "inline-emergency"  # the enqueue failed and the work ran inline instead
+
+
+class DispatchWindow(models.Model):
+    """One row per dispatch key, unique in the database, whatever triggered it."""
+
+    dispatch_key = models.CharField(max_length=255, unique=True)
+    cron = models.CharField(max_length=100, db_index=True)
+    window_start = models.DateTimeField()
+    window_seconds = models.PositiveIntegerField()
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=WindowStatus.choices)
+    source = models.CharField(max_length=32)
+    correlation_id = models.CharField(max_length=128)
+    requested_at = models.DateTimeField()
+    task_ids = models.JSONField(default=list, blank=True)
+    dispatch_attempts = models.PositiveIntegerField(default=1)
+    enqueue_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-window_start", "-id"]
+        indexes = [models.Index(fields=["created_at"], name="cron_window_created")]
+
+    def __str__(self) -> str:
+        return self.dispatch_key

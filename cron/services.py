@@ -1,0 +1,293 @@
+"""The dispatch service: every trigger of a cron becomes at most one dispatch per window.
+
+``cron_trigger`` decides the mode (forced inline, inline, dispatch) and returns a
+``TriggerOutcome`` the view renders. Exactly-once lives in the database: the window row's unique
+key, inserted and read back as "already there" on IntegrityError, never checked first.
+"""
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
+from redis import RedisError
+
+from cron import conf, keys
+from cron.models import DispatchWindow, WindowStatus
+from cron.registry import CronDefinition
+from ledger.enqueue import broker_is_transactional
+from ledger.models import FunctionRun, RunReason, RunStatus
+from ledger.runner import run_inline
+from ledger.services import (
+    RunRequest,
+    function_run_create,
+    function_run_reopen,
+    function_run_send,
+    function_runs_cancel,
+)
+
+logger = logging.getLogger(__name__)
+BROKER_ERRORS = (DatabaseError, RedisError)
+
+
+class Mode(str, Enum):
+    DISPATCH_ONLY = "dispatch-only"
+    DUPLICATE = "dispatch-duplicate-suppressed"
+    DISPATCH_FAILED = "dispatch-failed"
+    EMERGENCY = "inline-emergency-fallback"
+    INLINE = "inline"
+    FORCED = "inline-forced"
+
+
+class Source(str, Enum):
+    HTTP = "cron:http"
+    SCHEDULE = "schedule"
+    COMMAND = "command"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    cron: CronDefinition
+    source: Source
+    params: dict
+    correlation_id: str
+    requested_at: datetime
+
+
+@dataclass
+class TriggerOutcome:
+    mode: Mode
+    payload: dict
+    task_ids: list[str] = field(default_factory=list)
+    window: DispatchWindow | None = None
+    runs: list[FunctionRun] = field(default_factory=list)
+    enqueue_error: str = ""
+
+    @property
+    def enqueued(self) -> bool:
+        return self.mode == Mode.DISPATCH_ONLY
+
+
+def event_payload(trigger: Trigger) -> dict:
+    """CONTRACT.md "Event payload": what each job function receives."""
+    seconds = conf.window_seconds(trigger.cron)
+    start = keys.window_start(trigger.requested_at, seconds)
+    return {
+        "source": trigger.source.value,
+        "requestedAt": keys.iso_millis(trigger.requested_at),
+        "dispatchKey": keys.dispatch_key(trigger.cron.name, seconds, start, trigger.params),
+        "correlationId": trigger.correlation_id,
+        "dispatchWindowStart": keys.iso_seconds(start),
+        "dispatchWindowSeconds": seconds,
+        "params": dict(trigger.params),
+    }
+
+
+def cron_trigger(*, trigger: Trigger, dispatch: bool | None = None) -> TriggerOutcome:
+    """Run or dispatch a cron as its flags say (``dispatch=True`` forces the dispatch path)."""
+    cron = trigger.cron
+    payload = event_payload(trigger)
+    if dispatch is None:
+        if conf.forced_inline(cron):
+            return cron_run_inline(trigger=trigger, payload=payload, mode=Mode.FORCED)
+        if not conf.uses_queue(cron):
+            return cron_run_inline(trigger=trigger, payload=payload, mode=Mode.INLINE)
+    try:
+        return dispatch_window_dispatch(trigger=trigger, payload=payload)
+    except BROKER_ERRORS as error:
+        message = scrub(f"{type(error).__name__}: {error}")
+        logger.error("cron dispatch failed", extra={
+            "action": "cron_dispatch_failed", "cron": cron.name,
+            "dispatch_key": payload["dispatchKey"], "correlation_id": trigger.correlation_id,
+            "error": message})
+        if conf.emergency_fallback(cron):
+            outcome = _emergency_inline(trigger=trigger, payload=payload)
+            outcome.enqueue_error = message
+            return outcome
+        return TriggerOutcome(Mode.DISPATCH_FAILED, payload, enqueue_error=message)
+
+
+def cron_run_inline(*, trigger: Trigger, payload: dict, mode: Mode) -> TriggerOutcome:
+    """Run every function of the cron here and now through the ledger's runner."""
+    runs = [
+        run_inline(request=_run_request(trigger, payload, function.name, task_id=None))
+        for function in trigger.cron.functions
+    ]
+    return TriggerOutcome(mode, payload, runs=runs)
+
+
+def _emergency_inline(*, trigger: Trigger, payload: dict) -> TriggerOutcome:
+    window = _window_mark_emergency(trigger=trigger, payload=payload)
+    outcome = cron_run_inline(trigger=trigger, payload=payload, mode=Mode.EMERGENCY)
+    outcome.window = window
+    return outcome
+
+
+def dispatch_window_dispatch(*, trigger: Trigger, payload: dict) -> TriggerOutcome:
+    """Claim the window and hand its functions to the broker, or report the duplicate.
+
+    On the ORM broker the window row, the queued runs and the enqueue commit together (an
+    outbox for free). On Redis the push follows the commit; a failed push marks the window
+    ``enqueue-failed`` and cancels its runs, so a retry in the same window dispatches again.
+    """
+    now = trigger.requested_at
+    if broker_is_transactional():
+        with transaction.atomic():
+            window, claimed = dispatch_window_claim(trigger=trigger, payload=payload, now=now)
+            if not claimed:
+                return _duplicate(window, payload)
+            runs = _prepare_runs(trigger, payload, now)
+            for run in runs:
+                if run.status == RunStatus.QUEUED:
+                    function_run_send(run=run, now=now)
+            _window_mark_enqueued(window, runs, now)
+    else:
+        with transaction.atomic():
+            window, claimed = dispatch_window_claim(trigger=trigger, payload=payload, now=now)
+            if not claimed:
+                return _duplicate(window, payload)
+            runs = _prepare_runs(trigger, payload, now)
+        try:
+            for run in runs:
+                if run.status == RunStatus.QUEUED:
+                    function_run_send(run=run, now=now)
+        except BROKER_ERRORS as error:
+            _window_mark_failed(window, runs, scrub(f"{type(error).__name__}: {error}"), now)
+            raise
+        _window_mark_enqueued(window, runs, now)
+    logger.info("cron dispatched", extra={
+        "action": "cron_dispatched", "cron": trigger.cron.name, "dispatch_key": window.dispatch_key,
+        "correlation_id": trigger.correlation_id, "task_ids": window.task_ids})
+    return TriggerOutcome(Mode.DISPATCH_ONLY, payload, list(window.task_ids), window, runs)
+
+
+def dispatch_window_claim(*, trigger: Trigger, payload: dict, now) -> tuple[DispatchWindow, bool]:
+    """Insert the window row; on IntegrityError it exists: take it over only if its last
+    enqueue failed (compare-and-set), else it is a duplicate. Returns (window, claimed)."""
+    key = payload["dispatchKey"]
+    try:
+        with transaction.atomic():
+            window = DispatchWindow.objects.create(
+                dispatch_key=key,
+                cron=trigger.cron.name,
+                window_start=keys.window_start(now, payload["dispatchWindowSeconds"]),
+                window_seconds=payload["dispatchWindowSeconds"],
+                params=payload["params"],
+                status=WindowStatus.DISPATCHING,
+                source=trigger.source.value,
+                correlation_id=trigger.correlation_id,
+                requested_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        return window, True
+    except IntegrityError:
+        pass
+    taken_over = DispatchWindow.objects.filter(
+        dispatch_key=key, status=WindowStatus.ENQUEUE_FAILED
+    ).update(
+        status=WindowStatus.DISPATCHING, source=trigger.source.value,
+        correlation_id=trigger.correlation_id, requested_at=now, updated_at=now,
+        enqueue_error="", dispatch_attempts=F("dispatch_attempts") + 1,
+    )
+    return DispatchWindow.objects.get(dispatch_key=key), bool(taken_over)
+
+
+def _run_request(trigger: Trigger, payload: dict, function: str, *, task_id) -> RunRequest:
+    return RunRequest(
+        function=function,
+        payload=payload,
+        source=trigger.source.value,
+        cron=trigger.cron.name,
+        dispatch_key=payload["dispatchKey"],
+        correlation_id=trigger.correlation_id,
+        params=payload["params"],
+        task_id=task_id,
+        overlap=trigger.cron.overlap,
+    )
+
+
+def _prepare_runs(trigger: Trigger, payload: dict, now) -> list[FunctionRun]:
+    """The window's queued runs: new ones, or the ones a failed enqueue cancelled."""
+    runs = []
+    for function in trigger.cron.functions:
+        task_id = keys.task_id(function.task_prefix, payload["dispatchKey"])
+        run = function_run_reopen(task_id=task_id, now=now)
+        if run is None:
+            request = _run_request(trigger, payload, function.name, task_id=task_id)
+            run = function_run_create(request=request, now=now)
+        runs.append(run)
+    return runs
+
+
+def _window_mark_enqueued(window: DispatchWindow, runs: list[FunctionRun], now) -> None:
+    window.status = WindowStatus.ENQUEUED
+    window.task_ids = [run.task_id for run in runs]
+    window.updated_at = now
+    window.save(update_fields=["status", "task_ids", "updated_at"])
+
+
+def _window_mark_failed(window: DispatchWindow, runs, error: str, now) -> None:
+    """The broker refused: the window is retryable and its runs will not run from this push."""
+    with transaction.atomic():
+        function_runs_cancel(run_ids=[run.pk for run in runs], reason=RunReason.ENQUEUE_FAILED,
+                             now=now)
+        DispatchWindow.objects.filter(pk=window.pk).update(
+            status=WindowStatus.ENQUEUE_FAILED, enqueue_error=error[:2000], updated_at=now,
+            task_ids=[run.task_id for run in runs],
+        )
+
+
+def _window_mark_emergency(*, trigger: Trigger, payload: dict) -> DispatchWindow:
+    now = trigger.requested_at
+    window, _ = DispatchWindow.objects.update_or_create(
+        dispatch_key=payload["dispatchKey"],
+        defaults={"status": WindowStatus.INLINE_EMERGENCY, "updated_at": now},
+        create_defaults={
+            "cron": trigger.cron.name,
+            "window_start": keys.window_start(now, payload["dispatchWindowSeconds"]),
+            "window_seconds": payload["dispatchWindowSeconds"],
+            "params": payload["params"],
+            "status": WindowStatus.INLINE_EMERGENCY,
+            "source": trigger.source.value,
+            "correlation_id": trigger.correlation_id,
+            "requested_at": now,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    return window
+
+
+def _duplicate(window: DispatchWindow, payload: dict) -> TriggerOutcome:
+    logger.info("cron dispatch suppressed as a duplicate", extra={
+        "action": "cron_duplicate_suppressed", "dispatch_key": window.dispatch_key,
+        "correlation_id": payload["correlationId"]})
+    return TriggerOutcome(Mode.DUPLICATE, payload, list(window.task_ids), window)
+
+
+def dispatch_windows_prune(*, now, batch_size: int = 500) -> int:
+    """Delete windows past retention in one bounded batch. Returns how many went."""
+    cutoff = now - timedelta(days=conf.window_retention_days())
+    ids = list(
+        DispatchWindow.objects.filter(created_at__lt=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    if ids:
+        DispatchWindow.objects.filter(pk__in=ids).delete()
+    return len(ids)
+
+
+_URL_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
+_PASSWORD = re.compile(r"(password=)\S+", re.IGNORECASE)
+
+
+def scrub(message: str) -> str:
+    """An error message safe to return: no credentials from URLs or DSNs."""
+    message = _URL_CREDENTIALS.sub(r"\1***@", message)
+    return _PASSWORD.sub(r"\1***", message)[:500]

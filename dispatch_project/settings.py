@@ -1,0 +1,217 @@
+"""Settings, parsed once from the environment (CONTRACT.md "Settings" and "Mode flags").
+
+Anything invalid raises ImproperlyConfigured naming the variable, so the process refuses to start
+instead of running with a silently wrong value. Apps read these settings at call time through
+their own ``conf.py``, so ``override_settings`` works in tests.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from dispatch_project.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_matching,
+    env_secret,
+    env_secret_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("DISPATCH_VAR_DIR", str(BASE_DIR / "var")))
+
+# --- Django core ---------------------------------------------------------------------------
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY") or (
+    "insecure-dev-key-set-DJANGO_SECRET_KEY-in-production" if DEBUG else ""
+)
+if not SECRET_KEY:
+    # Django itself refuses an empty SECRET_KEY; say which variable fixes it.
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set. Set it to a long random string "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+        "or set DJANGO_DEBUG=true for local development."
+    )
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_q",
+    "ledger",
+    "webhooks",
+    "jobs",
+    "cron",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Everything needs a login unless a view opts out with @login_not_required (the machine
+    # routes, which authenticate with their own secrets).
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+LOGIN_URL = "admin:login"
+
+ROOT_URLCONF = "dispatch_project.urls"
+WSGI_APPLICATION = "dispatch_project.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------------------------
+# Default: a SQLite file in the project (WAL, IMMEDIATE transactions: django-q2 silently loses
+# results on "database is locked" otherwise). Production: DATABASE_URL (PostgreSQL, psycopg 3)
+# with persistent connections: a connection per request cut a one-INSERT view from ~750 to
+# ~100 requests/s on these machines.
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600, minimum=0),
+            conn_health_checks=True,
+        )
+    }
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(VAR_DIR / "db.sqlite3"),
+        }
+    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"
+            ),
+        }
+    )
+    # Tests use a file, not ":memory:", so a real qcluster subprocess can open the same database.
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = str(
+        VAR_DIR / env_str("DISPATCH_TEST_DB_NAME", "test_db.sqlite3")
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Django-Q2 -------------------------------------------------------------------------------
+# The ledger is the source of truth; Django-Q is the doorbell. Chosen deliberately:
+# - max_attempts 1 and ack_failures: Django-Q never retries on its own (its default retries
+#   forever); the ledger's runner records each attempt and schedules the next.
+# - timeout: a ceiling for the longest function plus the runner's bookkeeping. Each run passes
+#   its own function's timeout through q_options; the runner enforces it and records "timeout".
+# - retry (ORM broker redelivery of an unacknowledged task) above timeout plus margin, so a task
+#   that is still running is never delivered twice; a killed worker's task comes back after it and
+#   the runner takes the run back through the ledger.
+# - save_limit -1: successes are not stored by Django-Q (its default 250 prunes on every task
+#   and cut drain throughput about sixfold); the ledger is our record.
+REDIS_URL = env_str("REDIS_URL")
+LEDGER_MAX_TIMEOUT_SECONDS = env_int("LEDGER_MAX_TIMEOUT_SECONDS", 900, minimum=5, maximum=86400)
+Q_CLUSTER = {
+    "name": env_str("Q_CLUSTER_NAME", "dispatch"),
+    "workers": env_int("Q_WORKERS", 2, minimum=1, maximum=64),
+    "timeout": LEDGER_MAX_TIMEOUT_SECONDS + 30,
+    "retry": LEDGER_MAX_TIMEOUT_SECONDS + 90,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "save_limit": -1,
+    "catch_up": False,
+    "poll": float(env_str("Q_POLL_SECONDS", "0.2") or "0.2"),
+    "label": "Django Q",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    # The app's own alias: a separate alias closes the default connection inside atomic()
+    # (django-q2 #293), and on "default" an enqueue commits or rolls back with our rows.
+    Q_CLUSTER["orm"] = "default"
+
+# --- Crons -----------------------------------------------------------------------------------
+CRON_SECRET = env_secret("CRON_SECRET")
+BACKGROUND_JOBS_USE_QUEUE = env_bool("BACKGROUND_JOBS_USE_QUEUE", True)
+BACKGROUND_JOBS_FORCE_INLINE = env_bool("BACKGROUND_JOBS_FORCE_INLINE", False)
+BACKGROUND_JOBS_INLINE_EMERGENCY_FALLBACK = env_bool(
+    "BACKGROUND_JOBS_INLINE_EMERGENCY_FALLBACK", False
+)
+CRON_RESPONSE_TIMING_USE_QUEUE = env_bool("CRON_RESPONSE_TIMING_USE_QUEUE", False)
+CRON_APPOINTMENT_RECONCILE_USE_QUEUE = env_bool("CRON_APPOINTMENT_RECONCILE_USE_QUEUE", False)
+CRON_FOLLOWUPS_USE_QUEUE = env_bool("CRON_FOLLOWUPS_USE_QUEUE", False)
+CRON_AVAILABILITY_USE_QUEUE = env_bool("CRON_AVAILABILITY_USE_QUEUE", False)
+CRON_EMAILBISON_AVAILABILITY_SLOT_USE_QUEUE = env_bool(
+    "CRON_EMAILBISON_AVAILABILITY_SLOT_USE_QUEUE", False
+)
+# Any other CRON_<NAME>_USE_QUEUE flag, for crons registered later.
+for _name in env_matching(r"CRON_[A-Z0-9_]+_USE_QUEUE"):
+    globals()[_name] = env_bool(_name, False)
+# Window overrides, clamped to [15, 3600]; a value that is not a number is a startup error.
+CRON_DISPATCH_WINDOW_MIN_SECONDS = 15
+CRON_DISPATCH_WINDOW_MAX_SECONDS = 3600
+for _name in env_matching(r"(BACKGROUND_JOBS|CRON_[A-Z0-9_]+)_DISPATCH_WINDOW_SECONDS"):
+    globals()[_name] = env_int(_name, 60, minimum=15, maximum=3600, clamp=True)
+CRON_DISPATCH_WINDOW_RETENTION_DAYS = env_int("CRON_DISPATCH_WINDOW_RETENTION_DAYS", 30, minimum=1)
+
+# --- Ledger ----------------------------------------------------------------------------------
+LEDGER_RUN_RETENTION_DAYS = env_int("LEDGER_RUN_RETENTION_DAYS", 30, minimum=1)
+LEDGER_GRACE_SECONDS = env_int("LEDGER_GRACE_SECONDS", 60, minimum=1)
+LEDGER_REQUEUE_AFTER_SECONDS = env_int("LEDGER_REQUEUE_AFTER_SECONDS", 120, minimum=5)
+LEDGER_HEARTBEAT_SECONDS = env_int("LEDGER_HEARTBEAT_SECONDS", 10, minimum=1, maximum=300)
+
+# --- Webhooks --------------------------------------------------------------------------------
+WEBHOOK_TOKEN = env_secret_list("WEBHOOK_TOKEN")
+WEBHOOK_SIGNING_SECRET = env_secret_list("WEBHOOK_SIGNING_SECRET")
+WEBHOOK_ALLOW_UNAUTHENTICATED = env_bool("WEBHOOK_ALLOW_UNAUTHENTICATED", False)
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+WEBHOOK_INLINE_EVENT_TYPES = [t.upper() for t in env_list("WEBHOOK_INLINE_EVENT_TYPES")]
+INBOXXIA_EMAIL_SENT_ASYNC = env_bool("INBOXXIA_EMAIL_SENT_ASYNC", True)
+# Django must not refuse the body before our view can answer 413 itself.
+DATA_UPLOAD_MAX_MEMORY_SIZE = None
+
+# --- HTTP, static, admin ---------------------------------------------------------------------
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"structured": {"()": "dispatch_project.logging.StructuredFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper() or "INFO"},
+    "loggers": {"django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING").upper() or "WARNING"}},
+}

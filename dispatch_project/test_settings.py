@@ -1,0 +1,18 @@
+"""Settings for the test suite: the real settings, with test secrets filled in before parsing.
+
+DATABASE_URL and REDIS_URL pass through from the environment, so the same suite runs on the
+embedded default (SQLite, ORM broker) and on PostgreSQL and Redis (.ci/run).
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
+os.environ.setdefault("CRON_SECRET", "test-cron-secret")
+os.environ.setdefault("WEBHOOK_TOKEN", "test-webhook-token")
+os.environ.setdefault("Q_CLUSTER_NAME", "dispatch-test")
+os.environ.setdefault("LEDGER_HEARTBEAT_SECONDS", "1")
+
+from dispatch_project.settings import *  # noqa: E402,F403
+
+ALLOWED_HOSTS = ["*"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,194 @@
+"""The runner: executes one ledger run, on a Django-Q worker or in-process.
+
+One attempt per call: claim the run (compare-and-set, lease, concurrency slot), call the
+function with its payload while a heartbeat renews the lease, enforce the timeout, record the
+outcome fenced by the claim token, then hand on: the next attempt of a failed run, the next run
+waiting for the slot just released. Inline runs (commands, the forced-inline and emergency
+modes) go through the same code, so the ledger sees every execution.
+"""
+
+import json
+import logging
+import signal
+import threading
+import time
+import traceback
+from contextlib import contextmanager
+
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from ledger import conf
+from ledger.exceptions import RunTimedOut, UnknownFunction
+from ledger.models import AttemptOutcome, FunctionRun, RunReason, RunStatus
+from ledger.registry import FunctionSpec, get_function
+from ledger.services import (
+    Claim,
+    ClaimKind,
+    Outcome,
+    RunRequest,
+    bounded,
+    function_run_claim,
+    function_run_create,
+    function_run_finish,
+    function_run_heartbeat,
+    function_run_next_waiting,
+    function_run_send,
+    function_run_take_back,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def execute_run(run_id: int, *, inline: bool = False) -> FunctionRun | None:
+    """Run one attempt of ``run_id`` if it is ours to run. Never raises for the job's errors."""
+    run = FunctionRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return None
+    try:
+        spec = get_function(run.function)
+    except UnknownFunction as error:
+        _fail_unknown(run, error)
+        return run
+    now = timezone.now()
+    if run.status == RunStatus.RUNNING and run.lease_expires_at and run.lease_expires_at <= now:
+        # A redelivery of a task whose worker died: take the run back before deciding.
+        run = function_run_take_back(run=run, now=now) or run
+    if run.status == RunStatus.QUEUED and run.next_attempt_at and run.next_attempt_at > now:
+        wait = (run.next_attempt_at - now).total_seconds()
+        if wait > conf.INLINE_RETRY_WAIT_MAX_SECONDS:
+            return run  # the sweeper sends it when it is due
+        time.sleep(wait)
+        now = timezone.now()
+    claim = function_run_claim(run_id=run_id, spec=spec, now=now, inline=inline)
+    if claim.kind != ClaimKind.CLAIMED:
+        return claim.run
+    outcome = _call(spec, claim, inline=inline)
+    run = function_run_finish(run=claim.run, claim=claim, outcome=outcome, now=timezone.now())
+    _hand_on(run, spec)
+    return run
+
+
+def run_inline(*, request: RunRequest) -> FunctionRun:
+    """Create a run and execute it here and now (one attempt); the ledger records it."""
+    run = function_run_create(request=request, now=timezone.now(), inline=True)
+    if run.status == RunStatus.QUEUED:
+        run = execute_run(run.pk, inline=True) or run
+    return run
+
+
+def _call(spec: FunctionSpec, claim: Claim, *, inline: bool) -> Outcome:
+    run = claim.run
+    log = {"run_id": run.pk, "function": run.function, "attempt": run.attempt,
+           "correlation_id": run.correlation_id}
+    logger.info("run started", extra={"action": "run_started", **log})
+    try:
+        with _heartbeat(spec, claim), _timeout(spec.timeout_seconds, enabled=not inline):
+            result = spec.func(dict(run.payload))
+        outcome = Outcome(AttemptOutcome.SUCCEEDED, result=_small_json(result))
+    except RunTimedOut:
+        outcome = Outcome(
+            AttemptOutcome.TIMEOUT, error=f"timed out after {spec.timeout_seconds} s"
+        )
+    except Exception as error:  # the job's error, recorded; the worker carries on
+        outcome = Outcome(
+            AttemptOutcome.FAILED,
+            error=bounded(f"{type(error).__name__}: {error}\n{traceback.format_exc()}"),
+            retryable=spec.is_retryable(error),
+        )
+    level = logging.INFO if outcome.attempt == AttemptOutcome.SUCCEEDED else logging.WARNING
+    logger.log(level, "run attempt ended", extra={"action": "run_attempt_ended",
+                                                  "outcome": outcome.attempt, **log})
+    return outcome
+
+
+def _hand_on(run: FunctionRun, spec: FunctionSpec) -> None:
+    """After an attempt: send the run's next attempt, or wake a run waiting for the slot."""
+    now = timezone.now()
+    try:
+        if run.status == RunStatus.QUEUED and not run.inline:
+            function_run_send(run=run, now=now)
+        waiting = function_run_next_waiting(
+            function=run.function, concurrency_key=run.concurrency_key, now=now
+        )
+        if waiting is not None and waiting.pk != run.pk:
+            function_run_send(run=waiting, now=now)
+    except Exception:  # the broker is down: the sweeper sends them later
+        logger.exception("could not hand on after a run", extra={"action": "run_hand_on_failed",
+                                                                  "run_id": run.pk})
+
+
+def _small_json(result) -> dict | None:
+    if result is None:
+        return None
+    if not isinstance(result, dict):
+        result = {"value": result}
+    text = json.dumps(result, default=str)
+    if len(text) > conf.RESULT_MAX_BYTES:
+        return {"truncated": True, "bytes": len(text), "keys": sorted(result)[:50]}
+    return json.loads(text)
+
+
+def _fail_unknown(run: FunctionRun, error: Exception) -> None:
+    FunctionRun.objects.filter(pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
+        status=RunStatus.FAILED, reason=RunReason.ERROR, finished_at=timezone.now(),
+        error=bounded(str(error)), claim_token=None, lease_expires_at=None,
+    )
+
+
+@contextmanager
+def _heartbeat(spec: FunctionSpec, claim: Claim):
+    """Renew the lease every few seconds from a thread, with its own connection."""
+    stop = threading.Event()
+    interval = conf.heartbeat_seconds()
+
+    def beat():
+        try:
+            while not stop.wait(interval):
+                try:
+                    still_ours = function_run_heartbeat(
+                        run_id=claim.run.pk, token=claim.token, spec=spec,
+                        attempt_started_at=claim.attempt.started_at, now=timezone.now(),
+                    )
+                except DatabaseError:
+                    logger.warning("heartbeat failed", exc_info=True,
+                                   extra={"action": "run_heartbeat_failed",
+                                          "run_id": claim.run.pk})
+                    continue
+                if not still_ours:
+                    return
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{claim.run.pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextmanager
+def _timeout(seconds: int, *, enabled: bool):
+    """Raise RunTimedOut in the worker's main thread after ``seconds``.
+
+    Django-Q's own alarm (the function's timeout plus bookkeeping room) is set around us; it is
+    replaced for the call and restored afterwards so our bookkeeping still has its limit."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise RunTimedOut(f"timed out after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    remaining = signal.alarm(seconds)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        if remaining:
+            signal.alarm(max(1, remaining - int(time.monotonic() - started)))

@@ -1,0 +1,85 @@
+"""The sweeper: no run stuck in ``running``, no run lost by a broker, nothing kept forever.
+
+Runs from ``background-maintenance`` and on its own Django-Q schedule every minute. Each pass
+is bounded and idle-cheap: a few indexed queries when there is nothing to do.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db.models import Q
+
+from ledger import conf
+from ledger.enqueue import broker_is_transactional
+from ledger.models import FunctionRun, RunReason, RunStatus, TERMINAL_STATUSES
+from ledger.services import function_run_send, function_run_take_back
+
+logger = logging.getLogger(__name__)
+BATCH = 200
+
+
+def ledger_sweep(*, now) -> dict:
+    """Take back runs whose lease expired and send queued runs that are due. Returns counts."""
+    retried = abandoned = 0
+    expired = FunctionRun.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lte=now)
+    for run in expired.order_by("lease_expires_at")[:BATCH]:
+        taken = function_run_take_back(run=run, now=now)
+        if taken is None:
+            continue
+        if taken.status == RunStatus.FAILED:
+            abandoned += 1
+        else:
+            retried += 1
+    resent = sum(_send(run, now) for run in _due_queued_runs(now))
+    abandoned += ledger_abandon_stale_inline(now=now)
+    counts = {"retried": retried, "abandoned": abandoned, "resent": resent}
+    if retried or abandoned or resent:
+        logger.info("ledger swept", extra={"action": "ledger_swept", **counts})
+    return counts
+
+
+def _due_queued_runs(now):
+    """Queued runs with no delivery out that are due, and, on a broker that can lose tasks
+    (Redis), runs whose delivery went out long ago and never started."""
+    not_sent = Q(enqueued_at__isnull=True) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    due = not_sent
+    if not broker_is_transactional():
+        lost_before = now - timedelta(seconds=conf.requeue_after_seconds())
+        due |= Q(enqueued_at__lte=lost_before)
+    queued = FunctionRun.objects.filter(status=RunStatus.QUEUED, inline=False)
+    # A run just created by a dispatch is sent by that dispatch; give it a moment.
+    settle = now - timedelta(seconds=5)
+    return queued.filter(due, queued_at__lte=settle).order_by("queued_at")[:BATCH]
+
+
+def _send(run: FunctionRun, now) -> int:
+    try:
+        function_run_send(run=run, now=now)
+    except Exception:
+        logger.exception("sweeper could not send a run", extra={"action": "ledger_resend_failed",
+                                                                 "run_id": run.pk})
+        return 0
+    return 1
+
+
+def ledger_abandon_stale_inline(*, now) -> int:
+    """Inline runs created but never claimed (their web process died) end failed/abandoned."""
+    before = now - timedelta(seconds=conf.requeue_after_seconds())
+    return FunctionRun.objects.filter(
+        status=RunStatus.QUEUED, inline=True, queued_at__lte=before
+    ).update(status=RunStatus.FAILED, reason=RunReason.ABANDONED, finished_at=now,
+             error="inline run never started: its process stopped before claiming it")
+
+
+def ledger_prune(*, now, batch_size: int | None = None) -> int:
+    """Delete finished runs past retention, in bounded batches. Returns how many went."""
+    batch_size = batch_size or conf.prune_batch_size()
+    cutoff = now - timedelta(days=conf.run_retention_days())
+    old = FunctionRun.objects.filter(status__in=TERMINAL_STATUSES, finished_at__lt=cutoff)
+    ids = list(old.order_by("finished_at").values_list("pk", flat=True)[:batch_size])
+    if not ids:
+        return 0
+    FunctionRun.objects.filter(pk__in=ids).delete()
+    return len(ids)
