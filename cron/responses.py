@@ -9,6 +9,12 @@ from ledger.models import RunReason, RunStatus
 
 
 def outcome_response(outcome: TriggerOutcome) -> JsonResponse:
+    status, body = outcome_body(outcome)
+    return JsonResponse(body, status=status)
+
+
+def outcome_body(outcome: TriggerOutcome) -> tuple[int, dict]:
+    """CONTRACT.md's responses table: (HTTP status, JSON body)."""
     body = {
         "success": True,
         "mode": outcome.mode.value,
@@ -17,7 +23,7 @@ def outcome_response(outcome: TriggerOutcome) -> JsonResponse:
         "dispatch": outcome.payload,
     }
     if outcome.mode == Mode.DISPATCH_ONLY:
-        return JsonResponse({**body, "taskIds": outcome.task_ids}, status=202)
+        return 202, {**body, "taskIds": outcome.task_ids}
     if outcome.mode == Mode.DUPLICATE:
         window = outcome.window
         body["existingDispatch"] = {
@@ -26,14 +32,14 @@ def outcome_response(outcome: TriggerOutcome) -> JsonResponse:
             "taskIds": list(window.task_ids),
             "updatedAt": iso_millis(window.updated_at),
         }
-        return JsonResponse(body, status=200)
+        return 200, body
     if outcome.mode == Mode.DISPATCH_FAILED:
         body.update(success=False, retryable=True, enqueueError=outcome.enqueue_error)
-        return JsonResponse(body, status=503)
-    return _inline_response(outcome, body)
+        return 503, body
+    return _inline_body(outcome, body)
 
 
-def _inline_response(outcome: TriggerOutcome, body: dict) -> JsonResponse:
+def _inline_body(outcome: TriggerOutcome, body: dict) -> tuple[int, dict]:
     if outcome.enqueue_error:
         body["enqueueError"] = outcome.enqueue_error
     body["runs"] = [
@@ -48,14 +54,16 @@ def _inline_response(outcome: TriggerOutcome, body: dict) -> JsonResponse:
             error="inline run failed",
             message="; ".join(f"{run.function}: {_first_line(run.error)}" for run in failed),
         )
-        return JsonResponse(body, status=500)
-    if any(run.reason == RunReason.LOCKED for run in outcome.runs):
-        body.update(skipped=True, reason="locked")
+        return 500, body
+    skipped = [run for run in outcome.runs if run.status == RunStatus.SKIPPED]
+    if skipped:
+        locked = any(run.reason == RunReason.LOCKED for run in skipped)
+        body.update(skipped=True, reason="locked" if locked else skipped[0].reason)
     results = {run.function: run.result or {} for run in outcome.runs}
     merged = next(iter(results.values())) if len(results) == 1 else results
     for key, value in merged.items():
         body.setdefault(key, value)  # the contract's own keys are never overwritten
-    return JsonResponse(body, status=200)
+    return 200, body
 
 
 def _first_line(text: str) -> str:

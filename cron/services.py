@@ -22,6 +22,7 @@ from ledger.enqueue import broker_is_transactional
 from ledger.models import FunctionRun, RunReason, RunStatus
 from ledger.runner import run_inline
 from ledger.services import (
+    Overlap,
     RunRequest,
     function_run_create,
     function_run_reopen,
@@ -198,6 +199,9 @@ def dispatch_window_claim(*, trigger: Trigger, payload: dict, now) -> tuple[Disp
 
 
 def _run_request(trigger: Trigger, payload: dict, function: str, *, task_id) -> RunRequest:
+    # Inline runs are serialized by the concurrency slot (a held slot means "locked"); the
+    # overlap policy is for dispatched windows.
+    inline = task_id is None
     return RunRequest(
         function=function,
         payload=payload,
@@ -207,7 +211,7 @@ def _run_request(trigger: Trigger, payload: dict, function: str, *, task_id) -> 
         correlation_id=trigger.correlation_id,
         params=payload["params"],
         task_id=task_id,
-        overlap=trigger.cron.overlap,
+        overlap=Overlap.ALLOW_ALL if inline else trigger.cron.overlap,
     )
 
 

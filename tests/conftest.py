@@ -6,6 +6,7 @@ from django.test import Client
 from django_q.conf import Conf
 
 from cron.registry import CronDefinition, CronFunction, register_cron, unregister_cron
+from ledger.enqueue import broker
 from ledger.registry import register_function, unregister_function
 
 CRON_SECRET = "test-cron-secret"
@@ -75,3 +76,14 @@ def make_cron(make_function):
     yield make
     for name in names:
         unregister_cron(name)
+
+
+@pytest.fixture(autouse=True)
+def _empty_redis_queue():
+    """Tasks pushed to Redis are not rolled back with the test's database: drop them after
+    each test, so no later cluster test receives a run id from another test's database."""
+    if on_redis():
+        broker().delete_queue()
+    yield
+    if on_redis():
+        broker().delete_queue()

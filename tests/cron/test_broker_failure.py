@@ -1,0 +1,177 @@
+"""A failed enqueue answers 503 and never consumes the window; the emergency fallback."""
+
+import contextlib
+import socket
+import subprocess
+import time
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import override_settings
+from django_q.conf import Conf
+from django_q.models import OrmQ
+from freezegun import freeze_time
+
+from cron.models import DispatchWindow, WindowStatus
+from ledger.enqueue import broker_is_transactional, reset_broker
+from ledger.models import FunctionRun, RunReason, RunStatus
+
+URL = "/api/cron/background-jobs"
+NOW = "2026-02-17T19:31:30Z"
+
+
+@contextlib.contextmanager
+def orm_queue_table_missing():
+    """The database refuses the broker's INSERT: its table is renamed away, then restored."""
+    table = OrmQ._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A real redis-server of the test's own, to stop and start."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(
+                    ("127.0.0.1", self.port), timeout=0.2):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        if self.process:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(monkeypatch):
+    """Point Django-Q at a Redis server this test controls (Redis-broker runs only)."""
+    if broker_is_transactional():
+        pytest.skip("the Redis broker is not configured (REDIS_URL unset): .ci/run covers it")
+    server = RedisServer()
+    monkeypatch.setattr(Conf, "REDIS", {**settings.Q_CLUSTER["redis"], "host": "127.0.0.1",
+                                        "port": server.port})
+    reset_broker()
+    yield server
+    server.stop()
+    monkeypatch.undo()  # before anything else builds a broker on the stopped server's port
+    reset_broker()
+
+
+def broker_down(own_redis):
+    """The broker refusing work, whichever broker this run uses."""
+    if own_redis is None:
+        return orm_queue_table_missing()
+    own_redis.stop()
+    return contextlib.nullcontext()
+
+
+def broker_up(own_redis):
+    if own_redis is not None:
+        own_redis.start()
+
+
+@pytest.fixture
+def failing_broker(request):
+    """None on the ORM broker (failure by table rename), a RedisServer on Redis."""
+    if broker_is_transactional():
+        return None
+    return request.getfixturevalue("own_redis")
+
+
+@pytest.mark.django_db
+def test_enqueue_failure__503_and_the_same_window_dispatches_after_recovery(cron_client,
+                                                                           failing_broker):
+    """Broker down: 503 dispatch-failed, window not consumed; recovered: 202 in the window."""
+    with freeze_time(NOW):
+        with broker_down(failing_broker):
+            failed = cron_client.get(URL)
+        broker_up(failing_broker)
+        recovered = cron_client.get(URL)
+        duplicate = cron_client.get(URL)
+    assert failed.status_code == 503
+    body = failed.json()
+    assert body["mode"] == "dispatch-failed"
+    assert body["success"] is False and body["enqueued"] is False and body["retryable"] is True
+    assert body["enqueueError"]
+    assert body["dispatch"]["dispatchKey"] == "background-jobs:v1:60:2026-02-17T19:31:00Z"
+    assert recovered.status_code == 202, recovered.content
+    assert recovered.json()["mode"] == "dispatch-only"
+    assert duplicate.json()["mode"] == "dispatch-duplicate-suppressed"
+    window = DispatchWindow.objects.get()
+    assert window.status == WindowStatus.ENQUEUED
+    runs = FunctionRun.objects.all()
+    assert runs.count() == 2 and {run.status for run in runs} == {RunStatus.QUEUED}
+
+
+@pytest.mark.django_db
+def test_enqueue_failure__on_redis_the_window_is_marked_and_its_runs_cancelled(cron_client,
+                                                                              own_redis):
+    """With Redis, a failed push leaves the window enqueue-failed and its runs cancelled."""
+    with freeze_time(NOW):
+        response = cron_client.get(URL)
+    assert response.status_code == 503
+    window = DispatchWindow.objects.get()
+    assert window.status == WindowStatus.ENQUEUE_FAILED
+    assert "ConnectionError" in window.enqueue_error
+    assert {(run.status, run.reason) for run in FunctionRun.objects.all()} == {
+        (RunStatus.CANCELLED, RunReason.ENQUEUE_FAILED)}
+
+
+@pytest.mark.django_db
+def test_enqueue_failure__on_the_orm_broker_nothing_is_left_behind(cron_client):
+    """On the ORM broker the window, runs and enqueue roll back together."""
+    if not broker_is_transactional():
+        pytest.skip("the ORM broker is not configured (REDIS_URL is set)")
+    with freeze_time(NOW), orm_queue_table_missing():
+        assert cron_client.get(URL).status_code == 503
+    assert not DispatchWindow.objects.exists()
+    assert not FunctionRun.objects.exists()
+
+
+@pytest.mark.django_db
+@override_settings(BACKGROUND_JOBS_INLINE_EMERGENCY_FALLBACK=True)
+def test_enqueue_failure__emergency_fallback_runs_inline(cron_client, failing_broker):
+    """Fallback on: 200 inline-emergency-fallback with the error and the inline result."""
+    with freeze_time(NOW), broker_down(failing_broker):
+        response = cron_client.get(URL)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["mode"] == "inline-emergency-fallback"
+    assert body["enqueueError"]
+    assert body["process-background-jobs"]["processed"] == 0
+    assert DispatchWindow.objects.get().status == WindowStatus.INLINE_EMERGENCY
+    inline_runs = FunctionRun.objects.filter(inline=True)
+    assert {run.status for run in inline_runs} == {RunStatus.SUCCEEDED}
+    assert inline_runs.count() == 2
+
+
+@pytest.mark.django_db
+def test_enqueue_failure__error_text_has_no_credentials():
+    from cron.services import scrub
+
+    text = scrub("could not connect to redis://user:hunter2@db:6379/0 password=hunter2 x")
+    assert "hunter2" not in text and "redis://***@db:6379/0" in text
