@@ -7,7 +7,7 @@ drainers touching one lead take turns and each sees the other's messages.
 
 from datetime import datetime, timedelta
 
-from django.db.models import Max
+from django.db.models import Count, Max, Q
 
 from jobs.models import (
     Client,
@@ -41,11 +41,14 @@ def lead_find_or_create_locked(*, client: Client, email: str, first_name: str = 
                                last_name: str = "", emailbison_lead_id: str = "") -> Lead:
     """The client's lead with this email (any case), created if new, locked for this
     transaction; blank names and provider id are filled in, never overwritten."""
-    lead, _ = Lead.objects.get_or_create(
-        client=client, email__iexact=email,
-        defaults={"email": email, "first_name": first_name, "last_name": last_name,
-                  "emailbison_lead_id": emailbison_lead_id})
-    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    locked = Lead.objects.select_for_update()
+    lead = locked.filter(client=client, email__iexact=email).first()
+    if lead is None:
+        created, _ = Lead.objects.get_or_create(
+            client=client, email__iexact=email,
+            defaults={"email": email, "first_name": first_name, "last_name": last_name,
+                      "emailbison_lead_id": emailbison_lead_id})
+        lead = locked.get(pk=created.pk)
     given = {"first_name": first_name, "last_name": last_name,
              "emailbison_lead_id": emailbison_lead_id}
     changed = [name for name, value in given.items() if value and not getattr(lead, name)]
@@ -76,37 +79,33 @@ def lead_refresh(*, lead: Lead, blacklist: bool = False) -> Lead:
     on a tie). Sentiment: Blacklist once any reply asked to stop, else the latest reply's.
     Status: blacklisted is final; otherwise it only moves up (new < replied < interested <
     meeting-booked)."""
-    inbound = lead.messages.filter(direction=Direction.INBOUND)
-    last_in = inbound.aggregate(at=Max("sent_at"))["at"]
-    last_out = lead.messages.filter(direction=Direction.OUTBOUND).aggregate(
-        at=Max("sent_at"))["at"]
+    inbound = Q(direction=Direction.INBOUND)
+    facts = lead.messages.aggregate(
+        last_in=Max("sent_at", filter=inbound),
+        last_out=Max("sent_at", filter=Q(direction=Direction.OUTBOUND)),
+        replies=Count("pk", filter=inbound),
+        interested=Count("pk", filter=inbound & Q(sentiment=Sentiment.INTERESTED)),
+        opted_out=Count("pk", filter=inbound & Q(sentiment=Sentiment.BLACKLIST)),
+    )
+    last_in, last_out = facts["last_in"], facts["last_out"]
     lead.last_inbound_at, lead.last_outbound_at = last_in, last_out
     lead.last_message_at = max((t for t in (last_in, last_out) if t), default=None)
     if lead.last_message_at:
         lead.last_message_direction = (Direction.INBOUND if lead.last_message_at == last_in
                                        else Direction.OUTBOUND)
-    blacklist = blacklist or lead.status == LeadStatus.BLACKLISTED
-    if blacklist or inbound.filter(sentiment=Sentiment.BLACKLIST).exists():
-        lead.sentiment = Sentiment.BLACKLIST
+    blacklist = blacklist or lead.status == LeadStatus.BLACKLISTED or facts["opted_out"] > 0
+    if blacklist:
+        lead.sentiment, lead.status = Sentiment.BLACKLIST, LeadStatus.BLACKLISTED
     else:
-        latest = inbound.order_by("-sent_at", "sentiment").values_list("sentiment",
-                                                                      flat=True).first()
-        lead.sentiment = latest or lead.sentiment
-    lead.status = _status(lead, inbound, blacklisted=blacklist)
+        if facts["replies"]:
+            lead.sentiment = lead.messages.filter(inbound).order_by(
+                "-sent_at", "sentiment").values_list("sentiment", flat=True)[0]
+        implied = (LeadStatus.INTERESTED if facts["interested"] else
+                   LeadStatus.REPLIED if facts["replies"] else LeadStatus.NEW)
+        lead.status = max(lead.status, implied, key=lambda status: STATUS_RANK[status])
     lead.save(update_fields=["last_inbound_at", "last_outbound_at", "last_message_at",
                              "last_message_direction", "sentiment", "status"])
     return lead
-
-
-def _status(lead: Lead, inbound, *, blacklisted: bool) -> str:
-    if blacklisted or lead.sentiment == Sentiment.BLACKLIST:
-        return LeadStatus.BLACKLISTED
-    implied = LeadStatus.NEW
-    if inbound.filter(sentiment=Sentiment.INTERESTED).exists():
-        implied = LeadStatus.INTERESTED
-    elif inbound.exists():
-        implied = LeadStatus.REPLIED
-    return max(lead.status, implied, key=lambda status: STATUS_RANK[status])
 
 
 def follow_ups_pause_for_reply(*, lead: Lead, replied_at: datetime, now: datetime) -> int:

@@ -1,8 +1,8 @@
 """The doorbell: ingestion wakes a drainer at once instead of waiting for the next cron tick.
 
-One row holds a flag. Ringing sets it with a compare-and-set and, only when it was clear,
-enqueues one drain task (through ledger.enqueue, in the same transaction as the flag: on the ORM
-broker both commit together, and a failed enqueue leaves the flag clear). A drain clears the
+One row holds a flag. Ringing sets it with a compare-and-set (one upsert statement) and, only
+when it was clear, enqueues one drain task through ledger.enqueue; a failed enqueue clears the
+flag again. A drain clears the
 flag when it starts, so an event stored after that rings again: no wake-up is lost, and at most
 one drain task waits in the broker however fast events arrive. A flag set longer than
 DOORBELL_STALE_SECONDS (a task lost by the Redis broker) is rung through.
@@ -11,8 +11,7 @@ DOORBELL_STALE_SECONDS (a task lost by the Redis broker) is rung through.
 import logging
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ledger.enqueue import enqueue
@@ -27,29 +26,30 @@ DOORBELL_PK = 1
 
 def doorbell_ring(*, now) -> bool:
     """Enqueue a drain task unless one is waiting already. True when one was enqueued.
-    Raises the broker's error (nothing is left set when it does)."""
-    stale_before = now - timedelta(seconds=conf.DOORBELL_STALE_SECONDS)
-    with transaction.atomic():
-        rung = DrainDoorbell.objects.filter(pk=DOORBELL_PK).filter(
-            Q(pending=False) | Q(rung_at__lt=stale_before)
-        ).update(pending=True, rung_at=now)
-        if not rung and not _create_rung(now):
-            return False
-        enqueue(DRAIN_TASK, task_name=DRAIN_TASK_NAME,
-                timeout_seconds=int(conf.drain_budget_seconds()) + conf.lease_seconds())
-    return True
-
-
-def _create_rung(now) -> bool:
-    """The row does not exist yet (a fresh or flushed database): create it rung."""
-    if DrainDoorbell.objects.filter(pk=DOORBELL_PK).exists():
+    Raises the broker's error, after clearing the flag again."""
+    if not _flag_set(now):
         return False
     try:
-        with transaction.atomic():
-            DrainDoorbell.objects.create(pk=DOORBELL_PK, pending=True, rung_at=now)
-    except IntegrityError:
-        return False
+        enqueue(DRAIN_TASK, task_name=DRAIN_TASK_NAME,
+                timeout_seconds=int(conf.drain_budget_seconds()) + conf.lease_seconds())
+    except Exception:
+        DrainDoorbell.objects.filter(pk=DOORBELL_PK).update(pending=False)
+        raise
     return True
+
+
+def _flag_set(now) -> bool:
+    """One statement, whatever state the row is in (missing after a flush, idle, pending,
+    stale): True when this call set the flag."""
+    table = connection.ops.quote_name(DrainDoorbell._meta.db_table)
+    prep = DrainDoorbell._meta.get_field("rung_at").get_db_prep_value
+    stale_before = now - timedelta(seconds=conf.DOORBELL_STALE_SECONDS)
+    sql = (f"INSERT INTO {table} (id, pending, rung_at) VALUES (%s, true, %s) "
+           f"ON CONFLICT (id) DO UPDATE SET pending = true, rung_at = excluded.rung_at "
+           f"WHERE {table}.pending = false OR {table}.rung_at < %s RETURNING id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [DOORBELL_PK, prep(now, connection), prep(stale_before, connection)])
+        return cursor.fetchone() is not None
 
 
 def doorbell_clear(*, now) -> None:
