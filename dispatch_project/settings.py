@@ -203,6 +203,15 @@ WEBHOOK_ALLOW_UNAUTHENTICATED = env_bool("WEBHOOK_ALLOW_UNAUTHENTICATED", False)
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 WEBHOOK_INLINE_EVENT_TYPES = [t.upper() for t in env_list("WEBHOOK_INLINE_EVENT_TYPES")]
 INBOXXIA_EMAIL_SENT_ASYNC = env_bool("INBOXXIA_EMAIL_SENT_ASYNC", True)
+# The drain (docs/webhooks.md): attempts before an event ends failed, a claim's lease, events
+# per claim, a drain's time budget (below process-background-jobs' 120 s timeout), and how long
+# succeeded/ignored events are kept (failed ones are never pruned).
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1, maximum=50)
+WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 120, minimum=10, maximum=3600)
+WEBHOOK_DRAIN_BATCH_SIZE = env_int("WEBHOOK_DRAIN_BATCH_SIZE", 50, minimum=1, maximum=1000)
+WEBHOOK_DRAIN_BUDGET_SECONDS = env_int("WEBHOOK_DRAIN_BUDGET_SECONDS", 45, minimum=1,
+                                       maximum=100)
+WEBHOOK_EVENT_RETENTION_DAYS = env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30, minimum=1)
 # Django must not refuse the body before our view can answer 413 itself.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
 

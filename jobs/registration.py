@@ -1,7 +1,9 @@
-"""Registers this app's job functions into the ledger (and, later, its webhook handlers)."""
+"""Registers this app's job functions into the ledger and its webhook handlers into webhooks."""
 
 from jobs import functions
+from jobs.webhook_handlers import HANDLERS
 from ledger.registry import register_function
+from webhooks.registry import register_handler
 
 
 def register_all() -> None:
@@ -13,3 +15,5 @@ def register_all() -> None:
         "background-maintenance", functions.background_maintenance,
         timeout_seconds=300, retries=1,
     )
+    for event_type, handler in HANDLERS.items():
+        register_handler(event_type, handler)

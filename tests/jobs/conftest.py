@@ -1,0 +1,1 @@
+from tests.webhooks.conftest import workspace  # noqa: F401  (the fixtures' Client)
