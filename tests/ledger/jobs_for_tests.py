@@ -10,9 +10,8 @@ import signal
 import time
 from pathlib import Path
 
-from ledger.exceptions import NonRetryableError
+from ledger.exceptions import NonRetryableError, UnknownFunction
 from ledger.registry import get_function, register_function
-from ledger.exceptions import UnknownFunction
 
 
 def _calls(payload: dict) -> int:
@@ -28,6 +27,12 @@ def ok(payload: dict) -> dict:
         _calls(payload)
     time.sleep(float(payload.get("sleep", 0)))
     return {"ok": True, "pid": os.getpid()}
+
+
+def slow(payload: dict) -> dict:
+    """Outlasts nothing in particular: two seconds unless the payload says otherwise."""
+    time.sleep(float(payload.get("sleep", 2)))
+    return {"slept": True}
 
 
 def hang_first_call(payload: dict) -> dict:
@@ -82,7 +87,7 @@ TEST_JOBS = {
     "t-limited": (ok, {"timeout_seconds": 20, "retries": 0, "concurrency_limit": 1}),
     "t-keyed": (ok, {"timeout_seconds": 20, "retries": 0, "concurrency_limit": 1,
                      "concurrency_key": _key}),
-    "t-slow": (ok, {"timeout_seconds": 20, "retries": 0}),
+    "t-slow": (slow, {"timeout_seconds": 20, "retries": 0}),
 }
 
 

@@ -10,7 +10,6 @@ import pytest
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from ledger.enqueue import broker
 from ledger.models import AttemptOutcome, FunctionRun, RunReason, RunStatus
 from ledger.registry import get_function
 from ledger.services import function_run_send
@@ -106,18 +105,3 @@ def test_same_run_delivered_twice__one_success_and_the_other_delivery_changes_no
     assert len(attempts(run)) == 1
     assert len(open(calls).read().splitlines()) == 1
     assert fresh(run).updated_at == done.updated_at
-
-
-@pytest.mark.redis
-def test_lost_queued_delivery__sent_again_by_the_sweeper_and_completes(settings):
-    """Redis: a delivery lost before any worker took it is sent again once overdue and runs."""
-    if not on_redis():
-        pytest.skip("needs the Redis broker (REDIS_URL): the ORM broker redelivers on its own")
-    settings.LEDGER_REQUEUE_AFTER_SECONDS = 1
-    run = run_send("t-ok", {})
-    broker().purge_queue()  # lost: Redis is at most once (a restart, a cluster killed holding it)
-    with qcluster(workers=1, env=CLUSTER_ENV) as cluster:
-        assert fresh(run).status == RunStatus.QUEUED and fresh(run).enqueued_at is not None
-        sweeping_poll(lambda: fresh(run).status == RunStatus.SUCCEEDED, timeout=20,
-                      what="the lost run was sent again and succeeded", clusters=[cluster])
-    assert [a.outcome for a in attempts(run)] == [AttemptOutcome.SUCCEEDED]
