@@ -39,7 +39,7 @@ def test_task_lost_with_its_killed_worker__sent_again_by_the_sweeper_and_complet
 def test_lost_queued_delivery__sent_again_by_the_sweeper_and_completes(settings):
     """A delivery lost before any worker took it is sent again once overdue, and runs."""
     settings.LEDGER_REQUEUE_AFTER_SECONDS = 1
-    run = run_send("t-ok", {})
+    run = fresh(run_send("t-ok", {}))
     broker().purge_queue()  # lost (a Redis restart, a cluster killed while holding it)
     assert sweep()["resent"] == 0  # not overdue yet: no duplicate delivery
     with qcluster(workers=1, env=CLUSTER_ENV) as cluster:
