@@ -13,6 +13,8 @@
   it with the failure) and included in ``poll``'s timeout message.
 - ``pid`` is the main process; ``worker_pids()`` the live workers (Django-Q logs each worker's
   pid when it is ready; psutil is not installed, so the process tree is read from /proc).
+- On Redis the queue of this cluster name is purged at start (tasks left by earlier tests whose
+  rows were flushed).
 - Stopping sends SIGTERM to the main pid only (graceful: workers finish their task), waits up
   to a deadline, then SIGKILLs whatever is left of the tree it started.
 """
