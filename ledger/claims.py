@@ -255,7 +255,5 @@ def function_run_take_back(*, run: FunctionRun, now) -> FunctionRun | None:
     return run
 
 
-
-
 def _ms(delta: timedelta) -> int:
     return max(0, int(delta.total_seconds() * 1000))

@@ -52,6 +52,14 @@ def dispatch_window(cron: CronDefinition, index: int, base) -> FunctionRun:
     return fresh(run)
 
 
+def first_window_running(cron: CronDefinition, base, cluster) -> FunctionRun:
+    """Dispatch window 0 and wait until its run is running on the cluster."""
+    first = dispatch_window(cron, 0, base)
+    sweeping_poll(lambda: fresh(first).status == RunStatus.RUNNING, timeout=20,
+                  what="window 0 running", clusters=[cluster])
+    return first
+
+
 def window_base():
     now = timezone.now().replace(microsecond=0) - timedelta(minutes=5)
     return now - timedelta(seconds=now.second % WINDOW_SECONDS)
@@ -68,9 +76,7 @@ def test_skip__windows_while_a_run_is_active_are_skipped(overlap_cron):
     cron = overlap_cron(Overlap.SKIP)
     base = window_base()
     with qcluster(workers=2, env={"LEDGER_HEARTBEAT_SECONDS": "1"}) as cluster:
-        first = dispatch_window(cron, 0, base)
-        sweeping_poll(lambda: fresh(first).status == RunStatus.RUNNING, timeout=20,
-                      what="window 0 running", clusters=[cluster])
+        first = first_window_running(cron, base, cluster)
         skipped = [dispatch_window(cron, 1, base), dispatch_window(cron, 2, base)]
         assert fresh(first).status == RunStatus.RUNNING  # they really arrived during the run
         sweeping_poll(lambda: fresh(first).is_terminal, timeout=20, what="window 0 ended",
@@ -91,9 +97,7 @@ def test_buffer_one__one_window_waits_and_runs_after_the_next_is_skipped(overlap
     cron = overlap_cron(Overlap.BUFFER_ONE)
     base = window_base()
     with qcluster(workers=2, env={"LEDGER_HEARTBEAT_SECONDS": "1"}) as cluster:
-        first = dispatch_window(cron, 0, base)
-        sweeping_poll(lambda: fresh(first).status == RunStatus.RUNNING, timeout=20,
-                      what="window 0 running", clusters=[cluster])
+        first = first_window_running(cron, base, cluster)
         buffered = dispatch_window(cron, 1, base)
         refused = dispatch_window(cron, 2, base)
         assert fresh(first).status == RunStatus.RUNNING
