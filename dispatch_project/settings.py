@@ -126,11 +126,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The ledger is the source of truth; Django-Q is the doorbell. Chosen deliberately:
 # - max_attempts 1 and ack_failures: Django-Q never retries on its own (its default retries
 #   forever); the ledger's runner records each attempt and schedules the next.
-# - timeout: a ceiling for the longest function plus the runner's bookkeeping. Each run passes
-#   its own function's timeout through q_options; the runner enforces it and records "timeout".
-# - retry (ORM broker redelivery of an unacknowledged task) above timeout plus margin, so a task
-#   that is still running is never delivered twice; a killed worker's task comes back after it and
-#   the runner takes the run back through the ledger.
+# - timeout: the limit for a task that names none. Each run passes its own limit through
+#   q_options (its function's timeout plus the runner's room, ledger.conf.task_timeout_seconds);
+#   the runner enforces the function's timeout itself and records "timeout".
+# - retry (ORM broker redelivery of an unacknowledged task, counted from its claim) above the
+#   longest delivery plus margin, so a task that is still running is never delivered twice; a
+#   killed worker's task comes back after it and finds the run already taken back by the
+#   sweeper (or takes it back itself). ledger.E001 refuses a retry that is too short.
+#   Q_RETRY_SECONDS overrides it (tests shorten it to watch redeliveries; E001 still applies).
 # - save_limit -1: successes are not stored by Django-Q (its default 250 prunes on every task
 #   and cut drain throughput about sixfold); the ledger is our record.
 REDIS_URL = env_str("REDIS_URL")
@@ -138,8 +141,8 @@ LEDGER_MAX_TIMEOUT_SECONDS = env_int("LEDGER_MAX_TIMEOUT_SECONDS", 900, minimum=
 Q_CLUSTER = {
     "name": env_str("Q_CLUSTER_NAME", "dispatch"),
     "workers": env_int("Q_WORKERS", 2, minimum=1, maximum=64),
-    "timeout": LEDGER_MAX_TIMEOUT_SECONDS + 30,
-    "retry": LEDGER_MAX_TIMEOUT_SECONDS + 90,
+    "timeout": LEDGER_MAX_TIMEOUT_SECONDS + 60,
+    "retry": env_int("Q_RETRY_SECONDS", LEDGER_MAX_TIMEOUT_SECONDS + 120, minimum=5),
     "max_attempts": 1,
     "ack_failures": True,
     "save_limit": -1,

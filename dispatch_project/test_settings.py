@@ -16,3 +16,8 @@ from dispatch_project.settings import *  # noqa: E402,F403
 
 ALLOWED_HOSTS = ["*"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The ledger's cluster tests start real `qcluster` subprocesses with DISPATCH_TEST_JOBS=1, so
+# they register the same throwaway job functions as the test process (tests/ledger/jobs_for_tests.py).
+if os.environ.get("DISPATCH_TEST_JOBS") == "1":
+    INSTALLED_APPS = [*INSTALLED_APPS, "tests.ledger.apps.LedgerTestJobsConfig"]  # noqa: F405

@@ -1,37 +1,46 @@
-"""System checks for the ledger's configuration (``manage.py check``)."""
+"""System checks for the ledger's configuration (``manage.py check``; ``qcluster`` runs them too,
+so a misconfigured cluster refuses to start)."""
 
 from django.core.checks import Error, Tags, register
 from django_q.conf import Conf
 
-from ledger.enqueue import BOOKKEEPING_SECONDS
+from ledger import conf
 from ledger.registry import all_functions
+
+RETRY_MARGIN_SECONDS = 30  # ORM redelivery must come well after the longest delivery ends
+
+
+def longest_task_timeout_seconds() -> int:
+    """Django-Q's limit for the longest delivery of any registered function."""
+    longest = max((spec.timeout_seconds for spec in all_functions()), default=0)
+    return conf.task_timeout_seconds(longest)
 
 
 @register(Tags.compatibility)
 def check_q_cluster_retry(app_configs=None, **kwargs):
     """Django-Q redelivers an unacknowledged ORM task ``retry`` seconds after its claim, even
-    while it still runs: ``retry`` must exceed the longest function timeout plus margin."""
+    while it still runs: ``retry`` must exceed the longest delivery plus a margin."""
     errors = []
-    longest = max((spec.timeout_seconds for spec in all_functions()), default=0)
-    needed = longest + BOOKKEEPING_SECONDS
+    needed = longest_task_timeout_seconds() + RETRY_MARGIN_SECONDS
     retry = Conf.RETRY or 0
     if retry <= needed:
         errors.append(
             Error(
                 f"Q_CLUSTER retry ({retry} s) is not above the longest function timeout plus "
-                f"bookkeeping ({needed} s): a running task would be delivered twice.",
-                hint="Raise LEDGER_MAX_TIMEOUT_SECONDS (it sets Q_CLUSTER retry and timeout), or "
-                "lower the function's timeout_seconds.",
+                f"the runner's room and margin ({needed} s): a running task would be "
+                "delivered twice.",
+                hint="Unset Q_RETRY_SECONDS (the default follows LEDGER_MAX_TIMEOUT_SECONDS), "
+                "raise LEDGER_MAX_TIMEOUT_SECONDS, or lower the function's timeout_seconds.",
                 id="ledger.E001",
             )
         )
     timeout = Conf.TIMEOUT or 0
-    if timeout and timeout < needed:
+    if timeout and timeout < longest_task_timeout_seconds():
         errors.append(
             Error(
                 f"Q_CLUSTER timeout ({timeout} s) is below the longest function timeout plus "
-                f"bookkeeping ({needed} s): Django-Q would kill the worker first.",
-                hint="Raise LEDGER_MAX_TIMEOUT_SECONDS.",
+                f"the runner's room ({longest_task_timeout_seconds()} s).",
+                hint="Raise LEDGER_MAX_TIMEOUT_SECONDS to the longest timeout_seconds.",
                 id="ledger.E002",
             )
         )

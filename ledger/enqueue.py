@@ -12,9 +12,9 @@ from django_q.brokers import Broker, get_broker
 from django_q.conf import Conf
 from django_q.tasks import async_task
 
+from ledger import conf
+
 RUN_TASK = "ledger.tasks.execute_run"
-# Room for the runner's own bookkeeping around a function's timeout, inside Django-Q's.
-BOOKKEEPING_SECONDS = 15
 
 _broker: tuple[int, Broker] | None = None
 
@@ -40,13 +40,17 @@ def broker_is_transactional() -> bool:
 
 
 def enqueue(func_path: str, *args, task_name: str, timeout_seconds: int | None = None) -> str:
-    """Hand one task to the broker. Raises the broker's error (DatabaseError, RedisError)."""
+    """Hand one task to the broker. Raises the broker's error (DatabaseError, RedisError).
+
+    ``timeout_seconds`` is the task's own limit; Django-Q gets it plus bookkeeping room."""
     q_options = {"task_name": task_name, "broker": broker()}
     if timeout_seconds is not None:
-        q_options["timeout"] = int(timeout_seconds) + BOOKKEEPING_SECONDS
+        q_options["timeout"] = int(timeout_seconds) + conf.BOOKKEEPING_SECONDS
     return async_task(func_path, *args, q_options=q_options)
 
 
 def enqueue_run(run_id: int, *, task_name: str, timeout_seconds: int) -> str:
-    """Deliver one ledger run to a worker: ``ledger.tasks.execute_run(run_id)``."""
-    return enqueue(RUN_TASK, run_id, task_name=task_name, timeout_seconds=timeout_seconds)
+    """Deliver one ledger run to a worker: ``ledger.tasks.execute_run(run_id)``. Django-Q's
+    limit for the delivery is the function's ``timeout_seconds`` plus the runner's room."""
+    budget = conf.task_timeout_seconds(timeout_seconds) - conf.BOOKKEEPING_SECONDS
+    return enqueue(RUN_TASK, run_id, task_name=task_name, timeout_seconds=budget)

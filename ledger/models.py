@@ -82,6 +82,20 @@ class FunctionRun(models.Model):
                 condition=Q(status="succeeded") & ~Q(idempotency_key=""),
                 name="ledger_one_success_per_idempotency_key",
             ),
+            # Exactly one terminal status, with a reason unless it succeeded; active runs have
+            # neither a reason nor a finish time. The database refuses anything else.
+            models.CheckConstraint(
+                condition=(
+                    Q(status__in=["queued", "running"], reason="", finished_at__isnull=True)
+                    | Q(status="succeeded", reason="", finished_at__isnull=False)
+                    | (
+                        Q(status__in=["failed", "skipped", "cancelled"],
+                          finished_at__isnull=False)
+                        & ~Q(reason="")
+                    )
+                ),
+                name="ledger_run_terminal_has_reason",
+            ),
         ]
         indexes = [
             # The sweeper's and the runner's hot paths stay small however large the ledger grows.

@@ -19,22 +19,24 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from ledger import conf
+from ledger.claims import (
+    Claim,
+    ClaimKind,
+    Outcome,
+    function_run_claim,
+    function_run_finish,
+    function_run_heartbeat,
+    function_run_take_back,
+)
 from ledger.exceptions import RunTimedOut, UnknownFunction
 from ledger.models import AttemptOutcome, FunctionRun, RunReason, RunStatus
 from ledger.registry import FunctionSpec, get_function
 from ledger.services import (
-    Claim,
-    ClaimKind,
-    Outcome,
     RunRequest,
     bounded,
-    function_run_claim,
     function_run_create,
-    function_run_finish,
-    function_run_heartbeat,
     function_run_next_waiting,
     function_run_send,
-    function_run_take_back,
 )
 
 logger = logging.getLogger(__name__)
@@ -57,16 +59,32 @@ def execute_run(run_id: int, *, inline: bool = False) -> FunctionRun | None:
     if run.status == RunStatus.QUEUED and run.next_attempt_at and run.next_attempt_at > now:
         wait = (run.next_attempt_at - now).total_seconds()
         if wait > conf.INLINE_RETRY_WAIT_MAX_SECONDS:
-            return run  # the sweeper sends it when it is due
+            # Too early to hold a worker for: the sweeper sends it when it is due.
+            FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+                enqueued_at=None)
+            return run
         time.sleep(wait)
         now = timezone.now()
     claim = function_run_claim(run_id=run_id, spec=spec, now=now, inline=inline)
+    if claim.kind == ClaimKind.BUSY:
+        # The holder may have released the slot before our "waiting" mark committed, and then
+        # found nobody to wake: look once more, now that the mark is visible to everyone.
+        claim = function_run_claim(run_id=run_id, spec=spec, now=timezone.now(), inline=inline)
     if claim.kind != ClaimKind.CLAIMED:
+        _log_unclaimed(run, claim)
         return claim.run
     outcome = _call(spec, claim, inline=inline)
     run = function_run_finish(run=claim.run, claim=claim, outcome=outcome, now=timezone.now())
-    _hand_on(run, spec)
+    _hand_on(run)
     return run
+
+
+def _log_unclaimed(run: FunctionRun, claim: Claim) -> None:
+    status = claim.run.status if claim.run else FunctionRun.objects.filter(pk=run.pk).values_list(
+        "status", flat=True).first()
+    logger.info("delivery did not claim the run", extra={
+        "action": f"run_delivery_{claim.kind.value}", "run_id": run.pk, "function": run.function,
+        "status": status, "correlation_id": run.correlation_id})
 
 
 def run_inline(*, request: RunRequest) -> FunctionRun:
@@ -102,11 +120,12 @@ def _call(spec: FunctionSpec, claim: Claim, *, inline: bool) -> Outcome:
     return outcome
 
 
-def _hand_on(run: FunctionRun, spec: FunctionSpec) -> None:
-    """After an attempt: send the run's next attempt, or wake a run waiting for the slot."""
+def _hand_on(run: FunctionRun) -> None:
+    """After an attempt: send the run's next attempt when it is due soon (a later one is the
+    sweeper's), and wake the oldest run waiting for the slot just released."""
     now = timezone.now()
     try:
-        if run.status == RunStatus.QUEUED and not run.inline:
+        if run.status == RunStatus.QUEUED and not run.inline and _due_soon(run, now):
             function_run_send(run=run, now=now)
         waiting = function_run_next_waiting(
             function=run.function, concurrency_key=run.concurrency_key, now=now
@@ -116,6 +135,12 @@ def _hand_on(run: FunctionRun, spec: FunctionSpec) -> None:
     except Exception:  # the broker is down: the sweeper sends them later
         logger.exception("could not hand on after a run", extra={"action": "run_hand_on_failed",
                                                                   "run_id": run.pk})
+
+
+def _due_soon(run: FunctionRun, now) -> bool:
+    if run.next_attempt_at is None:
+        return True
+    return (run.next_attempt_at - now).total_seconds() <= conf.INLINE_RETRY_WAIT_MAX_SECONDS
 
 
 def _small_json(result) -> dict | None:

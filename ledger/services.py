@@ -1,37 +1,23 @@
-"""Writes to the ledger: creating runs, claiming, finishing, taking back, cancelling, sending.
+"""Writes to the ledger outside a claim: creating runs (overlap policy), reopening, cancelling,
+sending to the broker. The claim/heartbeat/finish/take-back lifecycle lives in ``claims.py``.
 
-Every state change is a compare-and-set on the run's current status (and, once running, on the
-claim token), so a second delivery, a late worker or a concurrent sweeper changes nothing it
-does not own.
+Every state change is a compare-and-set on the run's current status, so a second delivery, a
+late worker or a concurrent sweeper changes nothing it does not own.
 """
 
 import logging
-import os
-import socket
-import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import timedelta
 from enum import Enum
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.db.models.functions import Coalesce
+from django.db import connection, transaction
 
 from ledger import conf
-from ledger.enqueue import enqueue_run
-from ledger.models import (
-    ACTIVE_STATUSES,
-    AttemptOutcome,
-    FunctionAttempt,
-    FunctionRun,
-    RunReason,
-    RunStatus,
-)
-from ledger.registry import FunctionSpec, get_function
-from ledger.slots import slot_acquire, slot_release
+from ledger.enqueue import broker_is_transactional, enqueue_run
+from ledger.models import ACTIVE_STATUSES, FunctionRun, RunReason, RunStatus
+from ledger.registry import get_function
 
 logger = logging.getLogger(__name__)
-HOSTNAME = socket.gethostname()
 
 
 class Overlap(str, Enum):
@@ -64,7 +50,9 @@ def bounded(text: str, limit: int = conf.ERROR_MAX_CHARS) -> str:
 
 
 def function_run_create(*, request: RunRequest, now, inline: bool = False) -> FunctionRun:
-    """A new run, ``queued``, or ``skipped`` at once when the overlap policy refuses it."""
+    """A new run, ``queued``, or ``skipped``/``overlap`` at once when the cron's overlap policy
+    refuses it. Inline runs are not subject to the overlap policy: they run now or find the
+    concurrency slot held (``skipped``/``locked``), as the rollback path always did."""
     spec = get_function(request.function)
     run = FunctionRun(
         function=request.function,
@@ -84,20 +72,39 @@ def function_run_create(*, request: RunRequest, now, inline: bool = False) -> Fu
         max_attempts=1 if inline else spec.max_attempts,
         queued_at=now,
     )
-    if _overlap_refuses(run):
-        run.status, run.reason, run.finished_at = RunStatus.SKIPPED, RunReason.OVERLAP, now
-    run.save(force_insert=True)
+    with transaction.atomic():
+        if not inline and run.overlap != Overlap.ALLOW_ALL:
+            _overlap_lock(run)
+            if _overlap_refuses(run):
+                run.status, run.reason, run.finished_at = RunStatus.SKIPPED, RunReason.OVERLAP, now
+        run.save(force_insert=True)
+    if run.status == RunStatus.SKIPPED:
+        logger.info("run skipped by the overlap policy", extra={
+            "action": "run_skipped_overlap", "run_id": run.pk, "function": run.function,
+            "cron": run.cron, "overlap": run.overlap, "correlation_id": run.correlation_id})
     return run
 
 
+def _overlap_lock(run: FunctionRun) -> None:
+    """Serialize overlap decisions per (function, cron) until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: transactions are IMMEDIATE (see
+    settings), so the write lock is already held from BEGIN."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                           [f"ledger-overlap:{run.function}:{run.cron}"])
+
+
 def _overlap_refuses(run: FunctionRun) -> bool:
-    if run.overlap == Overlap.ALLOW_ALL:
-        return False
+    """skip: refused while a run of the same function and cron is queued or running.
+    buffer-one: refused while one is already waiting (queued and never started); a run
+    between two attempts is in progress, not waiting."""
     active = FunctionRun.objects.filter(
-        function=run.function, cron=run.cron, status__in=ACTIVE_STATUSES
+        function=run.function, cron=run.cron, status__in=ACTIVE_STATUSES, inline=False
     )
     if run.overlap == Overlap.BUFFER_ONE:
-        active = active.filter(status=RunStatus.QUEUED)
+        active = active.filter(status=RunStatus.QUEUED, attempt=0)
     return active.exists()
 
 
@@ -117,243 +124,22 @@ def function_runs_cancel(*, run_ids, reason: RunReason, now) -> int:
 
 
 def function_run_send(*, run: FunctionRun, now) -> None:
-    """Hand the run to the broker (again). Raises the broker's error."""
-    enqueue_run(run.pk, task_name=run.task_id or f"run:{run.pk}", timeout_seconds=_timeout(run))
-    FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(enqueued_at=now)
+    """Hand the run to the broker (again). Raises the broker's error.
+
+    On the ORM broker the task row and ``enqueued_at`` commit together; on Redis the push comes
+    first, so a crash in between leaves ``enqueued_at`` empty and the sweeper sends it again
+    (a duplicate delivery finds nothing to claim)."""
+    with transaction.atomic() if broker_is_transactional() else nullcontext():
+        enqueue_run(run.pk, task_name=run.task_id or f"run:{run.pk}",
+                    timeout_seconds=_timeout(run))
+        FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(enqueued_at=now)
 
 
 def _timeout(run: FunctionRun) -> int:
     return get_function(run.function).timeout_seconds
 
 
-# --- claiming ------------------------------------------------------------------------------
-
-
-class ClaimKind(str, Enum):
-    CLAIMED = "claimed"  # this caller runs it now
-    NOTHING = "nothing"  # not queued any more (a second delivery): nothing recorded
-    NOT_DUE = "not-due"  # its next attempt is later
-    BUSY = "busy"  # every concurrency slot is held; it waits queued and is woken on release
-    SKIPPED = "skipped"  # ended skipped (idempotent duplicate, or an inline run found it locked)
-
-
-@dataclass(frozen=True)
-class Claim:
-    kind: ClaimKind
-    run: FunctionRun | None = None
-    token: uuid.UUID | None = None
-    attempt: FunctionAttempt | None = None
-
-
-class _LostRace(Exception):
-    pass
-
-
-def function_run_claim(*, run_id: int, spec: FunctionSpec, now, inline: bool = False) -> Claim:
-    """queued -> running under a new claim token, a lease and a concurrency slot."""
-    try:
-        with transaction.atomic():
-            run = FunctionRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).first()
-            if run is None:
-                return Claim(ClaimKind.NOTHING)
-            if run.next_attempt_at and run.next_attempt_at > now:
-                return Claim(ClaimKind.NOT_DUE, run)
-            if _succeeded_already(run):
-                _end_unclaimed(run, RunStatus.SKIPPED, RunReason.IDEMPOTENT_DUPLICATE, now)
-                return Claim(ClaimKind.SKIPPED, run)
-            if slot_acquire(run=run, limit=spec.concurrency_limit, now=now) is None:
-                if inline:
-                    _end_unclaimed(run, RunStatus.SKIPPED, RunReason.LOCKED, now)
-                    return Claim(ClaimKind.SKIPPED, run)
-                FunctionRun.objects.filter(pk=run.pk).update(enqueued_at=None)
-                return Claim(ClaimKind.BUSY, run)
-            token = uuid.uuid4()
-            claimed = FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-                status=RunStatus.RUNNING,
-                claim_token=token,
-                attempt=F("attempt") + 1,
-                started_at=Coalesce(F("started_at"), now),
-                heartbeat_at=now,
-                lease_expires_at=lease_expiry(spec=spec, attempt_started_at=now, now=now),
-                next_attempt_at=None,
-            )
-            if not claimed:
-                raise _LostRace
-            run.refresh_from_db()
-            attempt = FunctionAttempt.objects.create(
-                run=run,
-                number=run.attempt,
-                claim_token=token,
-                started_at=now,
-                worker_host=HOSTNAME[:255],
-                worker_pid=os.getpid(),
-            )
-            return Claim(ClaimKind.CLAIMED, run, token, attempt)
-    except _LostRace:
-        return Claim(ClaimKind.NOTHING)
-
-
-def lease_expiry(*, spec: FunctionSpec, attempt_started_at, now):
-    """A lease lasts a heartbeat TTL past the last beat, never past timeout plus grace."""
-    deadline = attempt_started_at + timedelta(seconds=spec.timeout_seconds + conf.grace_seconds())
-    return min(deadline, now + timedelta(seconds=conf.heartbeat_ttl_seconds()))
-
-
-def _succeeded_already(run: FunctionRun) -> bool:
-    if not run.idempotency_key:
-        return False
-    return (
-        FunctionRun.objects.filter(
-            function=run.function, idempotency_key=run.idempotency_key, status=RunStatus.SUCCEEDED
-        )
-        .exclude(pk=run.pk)
-        .exists()
-    )
-
-
-def _end_unclaimed(run: FunctionRun, status: RunStatus, reason: RunReason, now) -> None:
-    FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-        status=status, reason=reason, finished_at=now
-    )
-    run.refresh_from_db()
-
-
-def function_run_heartbeat(*, run_id: int, token: uuid.UUID, spec: FunctionSpec,
-                           attempt_started_at, now) -> bool:
-    """Renew the lease; False when the run is no longer ours (taken back)."""
-    return bool(
-        FunctionRun.objects.filter(pk=run_id, claim_token=token, status=RunStatus.RUNNING).update(
-            heartbeat_at=now,
-            lease_expires_at=lease_expiry(spec=spec, attempt_started_at=attempt_started_at, now=now),
-        )
-    )
-
-
-# --- finishing -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one attempt ended, as the runner saw it."""
-
-    attempt: AttemptOutcome  # succeeded, failed or timeout
-    result: dict | None = None
-    error: str = ""
-    retryable: bool = True
-
-
-def function_run_finish(*, run: FunctionRun, claim: Claim, outcome: Outcome, now) -> FunctionRun:
-    """Record the attempt's outcome, fenced by the claim token.
-
-    The run ends succeeded or failed, or goes back to queued for its next attempt. A worker that
-    lost its lease (taken back by the sweeper) changes nothing. Returns the run as stored.
-    """
-    spec = get_function(run.function)
-    started_at = claim.attempt.started_at
-    attempt_ms = _ms(now - started_at)
-    retry = (
-        outcome.attempt != AttemptOutcome.SUCCEEDED
-        and outcome.retryable
-        and run.attempt < run.max_attempts
-    )
-    with transaction.atomic():
-        mine = FunctionRun.objects.filter(
-            pk=run.pk, claim_token=claim.token, status=RunStatus.RUNNING
-        )
-        FunctionAttempt.objects.filter(pk=claim.attempt.pk, outcome=AttemptOutcome.RUNNING).update(
-            outcome=outcome.attempt,
-            finished_at=now,
-            duration_ms=attempt_ms,
-            error=bounded(outcome.error),
-        )
-        released = dict(claim_token=None, lease_expires_at=None)
-        if outcome.attempt == AttemptOutcome.SUCCEEDED:
-            updated = _record_success(mine, run, outcome, now, released)
-        elif retry:
-            delay = timedelta(seconds=spec.backoff_seconds(run.attempt))
-            updated = mine.update(
-                status=RunStatus.QUEUED,
-                next_attempt_at=now + delay,
-                enqueued_at=None,
-                error=bounded(outcome.error),
-                **released,
-            )
-        else:
-            reason = RunReason.TIMEOUT if outcome.attempt == AttemptOutcome.TIMEOUT else RunReason.ERROR
-            updated = mine.update(
-                status=RunStatus.FAILED,
-                reason=reason,
-                finished_at=now,
-                duration_ms=_ms(now - run.started_at),
-                error=bounded(outcome.error),
-                **released,
-            )
-        if updated:
-            slot_release(run_id=run.pk)
-        else:
-            logger.warning(
-                "run finished after losing its lease; its outcome was not recorded",
-                extra={"action": "run_finish_fenced", "run_id": run.pk,
-                       "correlation_id": run.correlation_id},
-            )
-    run.refresh_from_db()
-    return run
-
-
-def _record_success(mine, run: FunctionRun, outcome: Outcome, now, released: dict) -> int:
-    values = dict(
-        reason="",
-        finished_at=now,
-        duration_ms=_ms(now - run.started_at),
-        result=outcome.result,
-        error="",
-        **released,
-    )
-    try:
-        with transaction.atomic():
-            return mine.update(status=RunStatus.SUCCEEDED, **values)
-    except IntegrityError:  # another run with the same idempotency key succeeded first
-        values["reason"] = RunReason.IDEMPOTENT_DUPLICATE
-        return mine.update(status=RunStatus.SKIPPED, **values)
-
-
-def function_run_take_back(*, run: FunctionRun, now) -> FunctionRun | None:
-    """A running run whose lease expired (its worker died): the attempt is ``abandoned``; the run
-    is queued for its next attempt while attempts remain, else it ends ``failed``/``abandoned``.
-    Returns the run when this caller took it back, None when someone else did first."""
-    error = (
-        f"attempt {run.attempt} abandoned: its worker stopped renewing the lease "
-        f"(last heartbeat {run.heartbeat_at:%Y-%m-%dT%H:%M:%SZ})"
-    )
-    with transaction.atomic():
-        mine = FunctionRun.objects.filter(
-            pk=run.pk, claim_token=run.claim_token, status=RunStatus.RUNNING,
-            lease_expires_at__lte=now,
-        )
-        if run.attempt < run.max_attempts:
-            updated = mine.update(
-                status=RunStatus.QUEUED, claim_token=None, lease_expires_at=None,
-                next_attempt_at=now, enqueued_at=None, error=error,
-            )
-        else:
-            updated = mine.update(
-                status=RunStatus.FAILED, reason=RunReason.ABANDONED, claim_token=None,
-                lease_expires_at=None, finished_at=now,
-                duration_ms=_ms(now - run.started_at), error=error,
-            )
-        if not updated:
-            return None
-        FunctionAttempt.objects.filter(
-            run_id=run.pk, claim_token=run.claim_token, outcome=AttemptOutcome.RUNNING
-        ).update(outcome=AttemptOutcome.ABANDONED, finished_at=now, error=error)
-        slot_release(run_id=run.pk)
-    logger.warning(
-        "took back an abandoned run",
-        extra={"action": "run_taken_back", "run_id": run.pk, "function": run.function,
-               "attempt": run.attempt, "correlation_id": run.correlation_id},
-    )
-    run.refresh_from_db()
-    return run
+# --- waiting for a slot --------------------------------------------------------------------
 
 
 def function_run_next_waiting(*, function: str, concurrency_key: str, now) -> FunctionRun | None:
@@ -367,7 +153,3 @@ def function_run_next_waiting(*, function: str, concurrency_key: str, now) -> Fu
         .order_by("queued_at", "pk")
         .first()
     )
-
-
-def _ms(delta: timedelta) -> int:
-    return max(0, int(delta.total_seconds() * 1000))

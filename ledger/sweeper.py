@@ -8,14 +8,17 @@ import logging
 from datetime import timedelta
 
 from django.db.models import Q
+from django_q.conf import Conf
 
 from ledger import conf
 from ledger.enqueue import broker_is_transactional
 from ledger.models import FunctionRun, RunReason, RunStatus, TERMINAL_STATUSES
-from ledger.services import function_run_send, function_run_take_back
+from ledger.claims import function_run_take_back
+from ledger.services import function_run_send
 
 logger = logging.getLogger(__name__)
 BATCH = 200
+SETTLE_SECONDS = 5
 
 
 def ledger_sweep(*, now) -> dict:
@@ -39,18 +42,20 @@ def ledger_sweep(*, now) -> dict:
 
 
 def _due_queued_runs(now):
-    """Queued runs with no delivery out that are due, and, on a broker that can lose tasks
-    (Redis), runs whose delivery went out long ago and never started."""
-    not_sent = Q(enqueued_at__isnull=True) & (
+    """Queued runs that are due with no delivery out (taken back, waiting for a slot, a next
+    attempt left to the sweeper), and runs whose delivery went out long ago and never started
+    (lost: Redis drops a task held by a dying cluster; on the ORM broker Django-Q redelivers
+    after ``retry`` itself, so only a task row deleted by hand is lost there)."""
+    due = Q(enqueued_at__isnull=True) & (
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     )
-    due = not_sent
-    if not broker_is_transactional():
-        lost_before = now - timedelta(seconds=conf.requeue_after_seconds())
-        due |= Q(enqueued_at__lte=lost_before)
+    lost_after = conf.requeue_after_seconds()
+    if broker_is_transactional():
+        lost_after += Conf.RETRY or 0
+    due |= Q(enqueued_at__lte=now - timedelta(seconds=lost_after))
     queued = FunctionRun.objects.filter(status=RunStatus.QUEUED, inline=False)
     # A run just created by a dispatch is sent by that dispatch; give it a moment.
-    settle = now - timedelta(seconds=5)
+    settle = now - timedelta(seconds=SETTLE_SECONDS)
     return queued.filter(due, queued_at__lte=settle).order_by("queued_at")[:BATCH]
 
 
