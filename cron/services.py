@@ -26,8 +26,9 @@ from ledger.services import (
     RunRequest,
     function_run_create,
     function_run_reopen,
-    function_run_send,
     function_runs_cancel,
+    function_runs_create,
+    function_runs_enqueue,
 )
 
 logger = logging.getLogger(__name__)
@@ -131,71 +132,101 @@ def _emergency_inline(*, trigger: Trigger, payload: dict) -> TriggerOutcome:
 def dispatch_window_dispatch(*, trigger: Trigger, payload: dict) -> TriggerOutcome:
     """Claim the window and hand its functions to the broker, or report the duplicate.
 
+    The window row's unique key is the guarantee: its INSERT either succeeds (this trigger owns
+    the window) or raises IntegrityError (it exists). A read of the key comes first only as a
+    fast path for the common duplicate; the INSERT still decides every race.
+
     On the ORM broker the window row, the queued runs and the enqueue commit together (an
     outbox for free). On Redis the push follows the commit; a failed push marks the window
     ``enqueue-failed`` and cancels its runs, so a retry in the same window dispatches again.
     """
+    key = payload["dispatchKey"]
+    existing = DispatchWindow.objects.filter(dispatch_key=key).first()
+    if existing is not None and existing.status != WindowStatus.ENQUEUE_FAILED:
+        return _duplicate(existing, payload)
     now = trigger.requested_at
-    if broker_is_transactional():
+    transactional = broker_is_transactional()
+    try:
         with transaction.atomic():
-            window, claimed = dispatch_window_claim(trigger=trigger, payload=payload, now=now)
-            if not claimed:
-                return _duplicate(window, payload)
-            runs = _prepare_runs(trigger, payload, now)
-            for run in runs:
-                if run.status == RunStatus.QUEUED:
-                    function_run_send(run=run, now=now)
-            _window_mark_enqueued(window, runs, now)
-    else:
-        with transaction.atomic():
-            window, claimed = dispatch_window_claim(trigger=trigger, payload=payload, now=now)
-            if not claimed:
-                return _duplicate(window, payload)
-            runs = _prepare_runs(trigger, payload, now)
-        try:
-            for run in runs:
-                if run.status == RunStatus.QUEUED:
-                    function_run_send(run=run, now=now)
-        except BROKER_ERRORS as error:
-            _window_mark_failed(window, runs, scrub(f"{type(error).__name__}: {error}"), now)
-            raise
-        _window_mark_enqueued(window, runs, now)
+            window = _window_insert(trigger, payload, now, sent=transactional)
+            runs = function_runs_create(requests=_run_requests(trigger, payload), now=now,
+                                        sent_in_transaction=transactional)
+            if transactional:
+                function_runs_enqueue(runs=runs, now=now)
+    except IntegrityError:
+        if not DispatchWindow.objects.filter(dispatch_key=key).exists():
+            raise  # not the window's key: a real integrity problem
+        return _dispatch_taken_over(trigger=trigger, payload=payload, now=now)
+    if not transactional:
+        _push(window, runs, now)
+    return _dispatched(trigger, payload, window, runs)
+
+
+def _dispatch_taken_over(*, trigger: Trigger, payload: dict, now) -> TriggerOutcome:
+    """The window exists: a duplicate, unless its last enqueue failed, in which case this
+    trigger takes it over (compare-and-set) and sends its runs again."""
+    key = payload["dispatchKey"]
+    transactional = broker_is_transactional()
+    with transaction.atomic():
+        taken_over = DispatchWindow.objects.filter(
+            dispatch_key=key, status=WindowStatus.ENQUEUE_FAILED
+        ).update(
+            status=WindowStatus.ENQUEUED if transactional else WindowStatus.DISPATCHING,
+            source=trigger.source.value, correlation_id=trigger.correlation_id,
+            requested_at=now, updated_at=now, enqueue_error="",
+            dispatch_attempts=F("dispatch_attempts") + 1,
+        )
+        window = DispatchWindow.objects.get(dispatch_key=key)
+        if not taken_over:
+            return _duplicate(window, payload)
+        runs = _reopen_runs(trigger, payload, now)
+        if transactional:
+            function_runs_enqueue(runs=runs, now=now)
+    if not transactional:
+        _push(window, runs, now)
+    return _dispatched(trigger, payload, window, runs)
+
+
+def _push(window: DispatchWindow, runs: list[FunctionRun], now) -> None:
+    """Redis: push after the commit; a refusal marks the window retryable and re-raises."""
+    try:
+        function_runs_enqueue(runs=runs, now=now)
+    except BROKER_ERRORS as error:
+        _window_mark_failed(window, runs, scrub(f"{type(error).__name__}: {error}"), now)
+        raise
+    DispatchWindow.objects.filter(pk=window.pk).update(
+        status=WindowStatus.ENQUEUED, updated_at=now)
+    window.status = WindowStatus.ENQUEUED
+
+
+def _dispatched(trigger, payload, window, runs) -> TriggerOutcome:
     logger.info("cron dispatched", extra={
         "action": "cron_dispatched", "cron": trigger.cron.name, "dispatch_key": window.dispatch_key,
         "correlation_id": trigger.correlation_id, "task_ids": window.task_ids})
     return TriggerOutcome(Mode.DISPATCH_ONLY, payload, list(window.task_ids), window, runs)
 
 
-def dispatch_window_claim(*, trigger: Trigger, payload: dict, now) -> tuple[DispatchWindow, bool]:
-    """Insert the window row; on IntegrityError it exists: take it over only if its last
-    enqueue failed (compare-and-set), else it is a duplicate. Returns (window, claimed)."""
-    key = payload["dispatchKey"]
-    try:
-        with transaction.atomic():
-            window = DispatchWindow.objects.create(
-                dispatch_key=key,
-                cron=trigger.cron.name,
-                window_start=keys.window_start(now, payload["dispatchWindowSeconds"]),
-                window_seconds=payload["dispatchWindowSeconds"],
-                params=payload["params"],
-                status=WindowStatus.DISPATCHING,
-                source=trigger.source.value,
-                correlation_id=trigger.correlation_id,
-                requested_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        return window, True
-    except IntegrityError:
-        pass
-    taken_over = DispatchWindow.objects.filter(
-        dispatch_key=key, status=WindowStatus.ENQUEUE_FAILED
-    ).update(
-        status=WindowStatus.DISPATCHING, source=trigger.source.value,
-        correlation_id=trigger.correlation_id, requested_at=now, updated_at=now,
-        enqueue_error="", dispatch_attempts=F("dispatch_attempts") + 1,
+def _window_insert(trigger: Trigger, payload: dict, now, *, sent: bool) -> DispatchWindow:
+    """The window's row, ``enqueued`` at once when the enqueue commits with it (ORM broker)."""
+    return DispatchWindow.objects.create(
+        dispatch_key=payload["dispatchKey"],
+        cron=trigger.cron.name,
+        window_start=keys.window_start(now, payload["dispatchWindowSeconds"]),
+        window_seconds=payload["dispatchWindowSeconds"],
+        params=payload["params"],
+        status=WindowStatus.ENQUEUED if sent else WindowStatus.DISPATCHING,
+        source=trigger.source.value,
+        correlation_id=trigger.correlation_id,
+        requested_at=now,
+        task_ids=_task_ids(trigger, payload),
+        created_at=now,
+        updated_at=now,
     )
-    return DispatchWindow.objects.get(dispatch_key=key), bool(taken_over)
+
+
+def _task_ids(trigger: Trigger, payload: dict) -> list[str]:
+    return [keys.task_id(function.task_prefix, payload["dispatchKey"])
+            for function in trigger.cron.functions]
 
 
 def _run_request(trigger: Trigger, payload: dict, function: str, *, task_id) -> RunRequest:
@@ -212,27 +243,32 @@ def _run_request(trigger: Trigger, payload: dict, function: str, *, task_id) -> 
         params=payload["params"],
         task_id=task_id,
         overlap=Overlap.ALLOW_ALL if inline else trigger.cron.overlap,
+        # "The previous run" for the overlap policy: same cron, same params.
+        overlap_key=overlap_key(trigger.cron.name, payload["params"]),
     )
 
 
-def _prepare_runs(trigger: Trigger, payload: dict, now) -> list[FunctionRun]:
-    """The window's queued runs: new ones, or the ones a failed enqueue cancelled."""
+def overlap_key(cron_name: str, params: dict) -> str:
+    """Runs of the same cron with the same params are "the previous run" for each other."""
+    return f"{cron_name}:{keys.params_hash(params)}" if params else cron_name
+
+
+def _run_requests(trigger: Trigger, payload: dict) -> list[RunRequest]:
+    return [
+        _run_request(trigger, payload, function.name, task_id=task_id)
+        for function, task_id in zip(trigger.cron.functions, _task_ids(trigger, payload))
+    ]
+
+
+def _reopen_runs(trigger: Trigger, payload: dict, now) -> list[FunctionRun]:
+    """The runs a failed enqueue cancelled, queued again (any missing one is created)."""
     runs = []
-    for function in trigger.cron.functions:
-        task_id = keys.task_id(function.task_prefix, payload["dispatchKey"])
-        run = function_run_reopen(task_id=task_id, now=now)
+    for request in _run_requests(trigger, payload):
+        run = function_run_reopen(task_id=request.task_id, now=now)
         if run is None:
-            request = _run_request(trigger, payload, function.name, task_id=task_id)
             run = function_run_create(request=request, now=now)
         runs.append(run)
     return runs
-
-
-def _window_mark_enqueued(window: DispatchWindow, runs: list[FunctionRun], now) -> None:
-    window.status = WindowStatus.ENQUEUED
-    window.task_ids = [run.task_id for run in runs]
-    window.updated_at = now
-    window.save(update_fields=["status", "task_ids", "updated_at"])
 
 
 def _window_mark_failed(window: DispatchWindow, runs, error: str, now) -> None:

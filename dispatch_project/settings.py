@@ -237,5 +237,5 @@ LOGGING = {
     "formatters": {"structured": {"()": "dispatch_project.logging.StructuredFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper() or "INFO"},
-    "loggers": {"django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING").upper() or "WARNING"}},
+    "loggers": {"django-q": {"level": env_str("Q_LOG_LEVEL", "WARNING").upper() or "WARNING"}},
 }

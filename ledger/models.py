@@ -55,6 +55,9 @@ class FunctionRun(models.Model):
     # Overlap policy of the cron that made the run (skip, buffer-one, allow-all); applied when
     # the run is created.
     overlap = models.CharField(max_length=16, blank=True)
+    # Which runs count as "the previous run" for the overlap policy: the cron and its params,
+    # so a window for one client never skips another client's.
+    overlap_key = models.CharField(max_length=255, blank=True)
 
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
     reason = models.CharField(max_length=32, choices=RunReason.choices, blank=True)

@@ -39,6 +39,7 @@ class RunRequest:
     params: dict = field(default_factory=dict)
     task_id: str | None = None
     overlap: Overlap = Overlap.ALLOW_ALL
+    overlap_key: str = ""  # default: the cron
 
 
 def bounded(text: str, limit: int = conf.ERROR_MAX_CHARS) -> str:
@@ -50,11 +51,43 @@ def bounded(text: str, limit: int = conf.ERROR_MAX_CHARS) -> str:
 
 
 def function_run_create(*, request: RunRequest, now, inline: bool = False) -> FunctionRun:
-    """A new run, ``queued``, or ``skipped``/``overlap`` at once when the cron's overlap policy
-    refuses it. Inline runs are not subject to the overlap policy: they run now or find the
-    concurrency slot held (``skipped``/``locked``), as the rollback path always did."""
+    """One run; see ``function_runs_create``."""
+    return function_runs_create(requests=[request], now=now, inline=inline)[0]
+
+
+def function_runs_create(*, requests: list[RunRequest], now, inline: bool = False,
+                         sent_in_transaction: bool = False) -> list[FunctionRun]:
+    """New runs in one INSERT: ``queued``, or ``skipped``/``overlap`` at once when the overlap
+    policy refuses one. Inline runs are not subject to the overlap policy: they run now or find
+    the concurrency slot held (``skipped``/``locked``), as the rollback path always did.
+
+    ``sent_in_transaction``: the caller enqueues the queued runs on the ORM broker in this same
+    transaction, so they are stamped ``enqueued_at`` now rather than by one UPDATE each."""
+    runs = [_new_run(request, now, inline) for request in requests]
+    with transaction.atomic():
+        governed = [run for run in runs if not inline and run.overlap != Overlap.ALLOW_ALL]
+        if governed:
+            _overlap_lock(sorted({run.overlap_key for run in governed}))
+            refused = _overlap_refused(governed)
+            for run in governed:
+                if run in refused:
+                    run.status, run.reason, run.finished_at = (
+                        RunStatus.SKIPPED, RunReason.OVERLAP, now)
+        if sent_in_transaction:
+            for run in runs:
+                run.enqueued_at = now if run.status == RunStatus.QUEUED else None
+        FunctionRun.objects.bulk_create(runs)
+    for run in runs:
+        if run.status == RunStatus.SKIPPED:
+            logger.info("run skipped by the overlap policy", extra={
+                "action": "run_skipped_overlap", "run_id": run.pk, "function": run.function,
+                "cron": run.cron, "overlap": run.overlap, "correlation_id": run.correlation_id})
+    return runs
+
+
+def _new_run(request: RunRequest, now, inline: bool) -> FunctionRun:
     spec = get_function(request.function)
-    run = FunctionRun(
+    return FunctionRun(
         function=request.function,
         cron=request.cron,
         dispatch_key=request.dispatch_key,
@@ -69,43 +102,41 @@ def function_run_create(*, request: RunRequest, now, inline: bool = False) -> Fu
         payload=request.payload,
         inline=inline,
         overlap=Overlap(request.overlap).value,
+        overlap_key=request.overlap_key or request.cron,
         max_attempts=1 if inline else spec.max_attempts,
         queued_at=now,
     )
-    with transaction.atomic():
-        if not inline and run.overlap != Overlap.ALLOW_ALL:
-            _overlap_lock(run)
-            if _overlap_refuses(run):
-                run.status, run.reason, run.finished_at = RunStatus.SKIPPED, RunReason.OVERLAP, now
-        run.save(force_insert=True)
-    if run.status == RunStatus.SKIPPED:
-        logger.info("run skipped by the overlap policy", extra={
-            "action": "run_skipped_overlap", "run_id": run.pk, "function": run.function,
-            "cron": run.cron, "overlap": run.overlap, "correlation_id": run.correlation_id})
-    return run
 
 
-def _overlap_lock(run: FunctionRun) -> None:
-    """Serialize overlap decisions per (function, cron) until the transaction ends.
+def _overlap_lock(overlap_keys: list[str]) -> None:
+    """Serialize overlap decisions per overlap key until the transaction ends.
 
-    PostgreSQL: a transaction-scoped advisory lock. SQLite: transactions are IMMEDIATE (see
-    settings), so the write lock is already held from BEGIN."""
+    PostgreSQL: transaction-scoped advisory locks, taken in sorted order. SQLite: transactions
+    are IMMEDIATE (see settings), so the write lock is already held from BEGIN."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
-                           [f"ledger-overlap:{run.function}:{run.cron}"])
+            for key in overlap_keys:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                               [f"ledger-overlap:{key}"])
 
 
-def _overlap_refuses(run: FunctionRun) -> bool:
-    """skip: refused while a run of the same function and cron is queued or running.
+def _overlap_refused(runs: list[FunctionRun]) -> list[FunctionRun]:
+    """skip: refused while a run of the same function and overlap key is queued or running.
     buffer-one: refused while one is already waiting (queued and never started); a run
-    between two attempts is in progress, not waiting."""
+    between two attempts is in progress, not waiting. One query for the whole dispatch."""
     active = FunctionRun.objects.filter(
-        function=run.function, cron=run.cron, status__in=ACTIVE_STATUSES, inline=False
-    )
-    if run.overlap == Overlap.BUFFER_ONE:
-        active = active.filter(status=RunStatus.QUEUED, attempt=0)
-    return active.exists()
+        function__in={run.function for run in runs},
+        overlap_key__in={run.overlap_key for run in runs},
+        status__in=ACTIVE_STATUSES,
+        inline=False,
+    ).values_list("function", "overlap_key", "status", "attempt")
+    busy, waiting = set(), set()
+    for function, overlap_key, status, attempt in active:
+        busy.add((function, overlap_key))
+        if status == RunStatus.QUEUED and attempt == 0:
+            waiting.add((function, overlap_key))
+    blocking = {Overlap.SKIP.value: busy, Overlap.BUFFER_ONE.value: waiting}
+    return [run for run in runs if (run.function, run.overlap_key) in blocking[run.overlap]]
 
 
 def function_run_reopen(*, task_id: str, now) -> FunctionRun | None:
@@ -133,6 +164,19 @@ def function_run_send(*, run: FunctionRun, now) -> None:
         enqueue_run(run.pk, task_name=run.task_id or f"run:{run.pk}",
                     timeout_seconds=_timeout(run))
         FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(enqueued_at=now)
+
+
+def function_runs_enqueue(*, runs: list[FunctionRun], now) -> None:
+    """Hand a dispatch's queued runs to the broker inside the caller's transaction (ORM broker:
+    their ``enqueued_at`` was stamped at creation) or after its commit (Redis: stamped here, in
+    one UPDATE, once every push went through). Raises the broker's error."""
+    queued = [run for run in runs if run.status == RunStatus.QUEUED]
+    for run in queued:
+        enqueue_run(run.pk, task_name=run.task_id or f"run:{run.pk}",
+                    timeout_seconds=_timeout(run))
+    if queued and not broker_is_transactional():
+        FunctionRun.objects.filter(pk__in=[run.pk for run in queued],
+                                   status=RunStatus.QUEUED).update(enqueued_at=now)
 
 
 def _timeout(run: FunctionRun) -> int:

@@ -35,6 +35,7 @@ def dev_environment() -> dict:
         if name and name not in env:
             env[name] = value
     env.setdefault("DJANGO_SETTINGS_MODULE", "dispatch_project.settings")
+    env.setdefault("Q_LOG_LEVEL", "INFO")  # show the cluster's work in the terminal
     return env
 
 

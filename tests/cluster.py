@@ -82,6 +82,7 @@ class Cluster:
             DISPATCH_TEST_JOBS="1",
             Q_WORKERS=str(self.workers),
             LOG_LEVEL="INFO",
+            Q_LOG_LEVEL="INFO",  # the harness reads Django-Q's start-up lines
             PYTHONUNBUFFERED="1",
         )
         env.update({name: str(value) for name, value in self.extra_env.items()})

@@ -60,7 +60,7 @@ def test_maintenance__prunes_in_bounded_batches(settings):
     settings.LEDGER_PRUNE_BATCH_SIZE = 3
     old = timezone.now() - timedelta(days=400)
     for _ in range(5):
-        make_run(status=RunStatus.FAILED, queued_at=old, finished_at=old)
+        make_run(status=RunStatus.FAILED, reason=RunReason.ERROR, queued_at=old, finished_at=old)
     assert background_maintenance({})["runsPruned"] == {"deleted": 3}
     assert background_maintenance({})["runsPruned"] == {"deleted": 2}
 

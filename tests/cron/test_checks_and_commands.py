@@ -111,7 +111,7 @@ def test_sync_cron_schedules__one_schedule_per_cron_idempotent(make_cron, capsys
     make_cron("report", schedule="*/5 * * * *")
     call_command("sync_cron_schedules")
     names = set(Schedule.objects.values_list("name", flat=True))
-    assert {"cron:background-jobs", "cron:report"} <= names
+    assert {"cron:background-jobs", "cron:report", "ledger:sweep"} <= names
     assert Schedule.objects.get(name="cron:report").cron == "*/5 * * * *"
     capsys.readouterr()
     call_command("sync_cron_schedules")

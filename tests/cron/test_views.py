@@ -283,3 +283,19 @@ class TestCronRouteSecurity(AuthenticatedRouteSuite):
     def test_wrong__body_is_the_contract_error(self):
         response = Client().get(self.url, HTTP_AUTHORIZATION="Bearer nope")
         assert response.json() == {"success": False, "error": "unauthorized"}
+
+
+@pytest.mark.django_db
+def test_overlap__skip_is_per_cron_and_params(cron_client, make_cron):
+    """A window whose previous run (same params) is still queued is skipped; other params run."""
+    make_cron("report", allowed_params={"clientId"})
+    with freeze_time("2026-02-17T19:31:00Z"):
+        cron_client.get("/api/cron/report?clientId=1")
+    with freeze_time("2026-02-17T19:32:00Z"):
+        same = cron_client.get("/api/cron/report?clientId=1").json()
+        other = cron_client.get("/api/cron/report?clientId=2").json()
+    statuses = dict(FunctionRun.objects.values_list("dispatch_key", "status"))
+    assert statuses[same["dispatch"]["dispatchKey"]] == RunStatus.SKIPPED
+    assert statuses[other["dispatch"]["dispatchKey"]] == RunStatus.QUEUED
+    skipped = FunctionRun.objects.get(dispatch_key=same["dispatch"]["dispatchKey"])
+    assert skipped.reason == RunReason.OVERLAP and skipped.enqueued_at is None

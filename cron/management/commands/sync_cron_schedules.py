@@ -1,12 +1,14 @@
 from django.core.management.base import BaseCommand
 
 from cron.schedules import cron_schedules_remove, cron_schedules_sync
+from ledger.schedules import SWEEP_SCHEDULE_NAME, ledger_schedule_sync
 
 
 class Command(BaseCommand):
     help = (
         "Create or update Django-Q schedules for every registered cron (for deployments without "
-        "an outside scheduler); --remove deletes them (when an outside scheduler takes over)."
+        "an outside scheduler) and the ledger sweeper's schedule (every deployment); --remove "
+        "deletes the cron schedules (when an outside scheduler takes over)."
     )
 
     def add_arguments(self, parser):
@@ -17,6 +19,8 @@ class Command(BaseCommand):
         if remove:
             self.stdout.write(f"Removed {cron_schedules_remove()} cron schedule(s).")
             return
+        ledger_schedule_sync()
+        self.stdout.write(f"ledger sweeper: {SWEEP_SCHEDULE_NAME} every minute")
         result = cron_schedules_sync()
         for verb in ("created", "updated", "removed"):
             for name in result[verb]:
