@@ -1,11 +1,27 @@
 """What the cron commands share: finding the cron, parsing --param, printing an outcome."""
 
 import json
+import uuid
 
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from cron.registry import CronDefinition, all_crons, get_cron
 from cron.responses import outcome_body
+from cron.services import Source, Trigger
+
+
+def add_cron_arguments(parser) -> None:
+    parser.add_argument("name", help="the cron's name, e.g. background-jobs")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a param the cron allows; repeat for several")
+
+
+def command_trigger(name: str, pairs: list[str]) -> Trigger:
+    """The trigger of a command run: source ``command``, now, a fresh correlation id."""
+    cron = cron_or_error(name)
+    return Trigger(cron=cron, source=Source.COMMAND, params=parse_params(cron, pairs),
+                   correlation_id=f"command:{uuid.uuid4()}", requested_at=timezone.now())
 
 
 def cron_or_error(name: str) -> CronDefinition:

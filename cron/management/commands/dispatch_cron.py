@@ -1,10 +1,7 @@
-import uuid
-
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
-from cron.management.commands._common import cron_or_error, parse_params, render
-from cron.services import Mode, Source, Trigger, cron_trigger
+from cron.management.commands._common import add_cron_arguments, command_trigger, render
+from cron.services import Mode, cron_trigger
 
 
 class Command(BaseCommand):
@@ -14,14 +11,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("name", help="the cron's name, e.g. background-jobs")
-        parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+        add_cron_arguments(parser)
 
     def handle(self, *args, name, param, **options):
-        cron = cron_or_error(name)
-        trigger = Trigger(cron=cron, source=Source.COMMAND, params=parse_params(cron, param),
-                          correlation_id=f"command:{uuid.uuid4()}", requested_at=timezone.now())
-        outcome = cron_trigger(trigger=trigger, dispatch=True)
+        outcome = cron_trigger(trigger=command_trigger(name, param), dispatch=True)
         self.stdout.write(render(outcome))
         if outcome.mode == Mode.DISPATCH_FAILED:
             raise CommandError(
