@@ -10,6 +10,7 @@ class BenchConfig(AppConfig):
       nothing, which is not what a new window costs in production.
     - ``bench-noop``: a ledger function that records when it started (runner bench). Its
       concurrency key is the run's dispatch key, so runs never wait for each other's slot.
+    - ``bench-sleep``: a ledger function that sleeps, so the idle bench sees heartbeats.
     """
 
     name = "bench.benchapp"
@@ -42,3 +43,4 @@ class BenchConfig(AppConfig):
             "bench-noop", tasks.ledger_noop, timeout_seconds=60, retries=0,
             concurrency_key=lambda payload: payload.get("dispatchKey", ""),
         )
+        register_function("bench-sleep", tasks.ledger_sleep, timeout_seconds=300, retries=0)

@@ -21,6 +21,17 @@ def bare_noop(bench_id) -> None:
     _mark("bare", bench_id)
 
 
+def bare_sleep(seconds: float) -> None:
+    """A bare Django-Q task that keeps a worker busy (idle-load bench)."""
+    time.sleep(seconds)
+
+
+def ledger_sleep(payload: dict) -> dict:
+    """The ledger function ``bench-sleep``: a run that stays running, so heartbeats beat."""
+    time.sleep(float(payload["seconds"]))
+    return {"ok": True}
+
+
 def ledger_noop(payload: dict) -> dict:
     """The ledger function ``bench-noop``, run through ledger.tasks.execute_run."""
     _mark("ours", payload["benchId"])
