@@ -21,6 +21,16 @@ def bare_noop(bench_id) -> None:
     _mark("bare", bench_id)
 
 
+def floor_noop(row_id: int, bench_id) -> None:
+    """The floor a durable ledger cannot go under: a bare task plus one compare-and-set UPDATE
+    to claim its row before the function and one to finish it after (each its own commit)."""
+    from bench.benchapp.models import BenchRow
+
+    BenchRow.objects.filter(pk=row_id, key="queued").update(key="running")
+    _mark("floor", bench_id)
+    BenchRow.objects.filter(pk=row_id, key="running").update(key="done")
+
+
 def bare_sleep(seconds: float) -> None:
     """A bare Django-Q task that keeps a worker busy (idle-load bench)."""
     time.sleep(seconds)
