@@ -45,3 +45,41 @@ def baseline_view(request):
             for prefix in TASKS
         ]
     return JsonResponse({"success": True, "enqueued": True, "taskIds": task_ids}, status=202)
+
+
+@csrf_exempt
+@login_not_required
+def duplicate_floor_view(request):
+    """For information, not a target: the least work to answer a duplicate of background-jobs,
+    one indexed SELECT of the window by its dispatch key (no transaction, no failed INSERT), then
+    the same response shape as the cron route's duplicate. When the window is not there yet (a
+    new minute) it takes the real route, whose INSERT still decides any race."""
+    from cron import conf, keys
+    from cron.models import DispatchWindow
+    from cron.registry import get_cron
+
+    expected = f"Bearer {settings.CRON_SECRET}".encode()
+    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(given, expected):
+        return JsonResponse({"success": False, "error": "unauthorized"}, status=401)
+    cron = get_cron("background-jobs")
+    now = timezone.now()
+    seconds = conf.window_seconds(cron)
+    start = keys.window_start(now, seconds)
+    key = keys.dispatch_key(cron.name, seconds, start, {})
+    window = (DispatchWindow.objects.filter(dispatch_key=key)
+              .values("status", "correlation_id", "task_ids", "updated_at").first())
+    if window is None or window["status"] == "enqueue-failed":
+        from cron.views import cron_view
+
+        return cron_view(request, "background-jobs")
+    return JsonResponse({
+        "success": True, "mode": "dispatch-duplicate-suppressed", "enqueued": False,
+        "timestamp": keys.iso_millis(now),
+        "dispatch": {"dispatchKey": key, "dispatchWindowStart": keys.iso_seconds(start),
+                     "dispatchWindowSeconds": seconds, "params": {}},
+        "existingDispatch": {"status": window["status"],
+                             "correlationId": window["correlation_id"],
+                             "taskIds": window["task_ids"],
+                             "updatedAt": keys.iso_millis(window["updated_at"])},
+    })
