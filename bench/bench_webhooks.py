@@ -332,14 +332,18 @@ def end_to_end(args, broker: str) -> dict:
                "FROM webhooks_webhookevent WHERE dedupe_key LIKE %s",
                ("inboxxia:EMAIL_SENT:62%",))
     latencies = [float(ms) for status, ms in rows if status == "succeeded"]
+    # Which drainers did the work (claimed_by is kept after success): one, or both workers.
+    by_worker = dict(sql("SELECT claimed_by, count(*) FROM webhooks_webhookevent "
+                         "WHERE dedupe_key LIKE %s GROUP BY 1", ("inboxxia:EMAIL_SENT:62%",)))
     result = {**sent, "events": n, "stored": len(rows), "succeeded": len(latencies),
               "p50_ms": common.percentile(latencies, 50),
               "p90_ms": common.percentile(latencies, 90),
               "p99_ms": common.percentile(latencies, 99),
-              "max_ms": max(latencies, default=float("nan"))}
+              "max_ms": max(latencies, default=float("nan")), "events_by_drainer": by_worker}
     print(f"  e2e {broker:5} {result['succeeded']}/{n} processed  p50 {result['p50_ms']:.1f} ms"
           f"  p99 {result['p99_ms']:.1f} ms  max {result['max_ms']:.1f} ms  (send lateness p99 "
-          f"{result['late_p99_ms']:.1f} ms)", flush=True)
+          f"{result['late_p99_ms']:.1f} ms; events per drainer {sorted(by_worker.values())})",
+          flush=True)
     return result
 
 
