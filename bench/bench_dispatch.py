@@ -1,0 +1,242 @@
+"""Dispatch bench (issue 2): the cron route under gunicorn on PostgreSQL, beside a baseline view.
+
+    .venv/bin/python bench/bench_dispatch.py            # both brokers, ~4 minutes
+
+For each broker (ORM on PostgreSQL, then Redis db 5) it starts gunicorn with the bench settings
+on a fresh ``dispatch_bench`` database and drives ``wrk`` at three cases, alternating their order
+round by round:
+
+- ``baseline``: /bench/baseline, in one transaction one INSERT and two ``async_task`` on a reused
+  broker (the least work for the route's outcome), distinct ``?n=`` per request;
+- ``new``: /api/cron/bench-jobs?n=<distinct>, a new window per request (background-jobs'
+  two functions; a bench-only cron because background-jobs allows no params);
+- ``duplicate``: /api/cron/background-jobs, the same window again and again;
+- ``duplicate-floor`` (information, no target): /bench/duplicate-floor, a bench-only view that
+  answers the same duplicate with one indexed SELECT, to show what the duplicate target needs.
+
+Targets: new >= 0.9 x baseline req/s; duplicate >= 1.5 x baseline req/s; p99 of each <= 1.2 x
+the baseline's p99. Ratios are within one run: the machine is shared and noisy.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from statistics import mean
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common  # noqa: E402
+
+DB_NAME = "dispatch_bench"
+LUA = common.ROOT / "bench" / "wrk_requests.lua"
+CASES = {
+    "baseline": ("/bench/baseline", True),
+    "new": ("/api/cron/bench-jobs", True),
+    "duplicate": ("/api/cron/background-jobs", False),
+    # For information: the least work to answer a duplicate (one SELECT), bench-only.
+    "duplicate-floor": ("/bench/duplicate-floor", False),
+}
+INFO_CASES = {"duplicate-floor"}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--brokers", default="orm,redis", help="orm, redis or both (orm,redis)")
+    parser.add_argument("--duration", type=int, default=12, help="seconds per measured case")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per case")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three cases")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker")
+    parser.add_argument("--port", type=int, default=8150, help="within 8100-8199")
+    parser.add_argument("--keep-db", action="store_true", help="leave the database for analysis")
+    return parser.parse_args()
+
+
+def http(url: str, *, token: str | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def start_gunicorn(args, env) -> subprocess.Popen:
+    process = common.start(
+        [common.PYTHON, "-m", "gunicorn", "dispatch_project.wsgi:application",
+         "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.workers),
+         "--worker-class", "gthread", "--threads", str(args.threads),
+         "--backlog", "2048", "--graceful-timeout", "5", "--log-level", "warning"],
+        env, "gunicorn.log",
+    )
+    base = f"http://127.0.0.1:{args.port}"
+
+    def ready():
+        if process.poll() is not None:
+            raise RuntimeError("gunicorn exited; see bench/results/gunicorn.log")
+        try:
+            return http(f"{base}/api/cron/background-jobs")[0] == 401
+        except OSError:
+            return False
+
+    common.wait_until(ready, timeout=30, interval=0.2, what="gunicorn")
+    return process
+
+
+def sanity_check(base: str) -> None:
+    """Each case answers what it should before it is measured."""
+    token = common.CRON_SECRET
+    status, body = http(f"{base}/bench/baseline?n=sanity", token=token)
+    assert status == 202, (status, body)
+    nonce = uuid.uuid4().hex[:8]
+    status, body = http(f"{base}/api/cron/bench-jobs?n=sanity-{nonce}", token=token)
+    assert status == 202 and body["mode"] == "dispatch-only", (status, body)
+    status, body = http(f"{base}/api/cron/bench-jobs?n=sanity-{nonce}", token=token)
+    assert status == 200 and body["mode"] == "dispatch-duplicate-suppressed", (status, body)
+    status, body = http(f"{base}/api/cron/background-jobs", token=token)
+    assert status in (200, 202), (status, body)
+    status, body = http(f"{base}/api/cron/background-jobs", token=token)
+    assert status == 200 and body["mode"] == "dispatch-duplicate-suppressed", (status, body)
+    status, floor = http(f"{base}/bench/duplicate-floor", token=token)
+    assert status == 200 and floor["existingDispatch"] == body["existingDispatch"], (status, floor)
+
+
+def run_wrk(args, base: str, case: str, seconds: int) -> dict:
+    path, distinct = CASES[case]
+    prefix = uuid.uuid4().hex[:12] if distinct else "-"
+    command = ["wrk", "-t", str(args.wrk_threads), "-c", str(args.connections),
+               "-d", f"{seconds}s", "--timeout", "10s", "-s", str(LUA), base,
+               "--", path, prefix, common.CRON_SECRET]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60,
+                            check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
+    result = json.loads(line.removeprefix("BENCH_JSON "))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["errors"] = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors",
+                                               "status_errors", "timeouts"))
+    return result
+
+
+def windows_count(db_name: str) -> int:
+    import psycopg
+
+    with psycopg.connect(f"{common.PG_URL}/{db_name}", autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM cron_dispatchwindow WHERE cron = 'bench-jobs' "
+                            "AND status = 'enqueued'").fetchone()[0]
+
+
+def bench_broker(args, broker: str) -> dict:
+    env = common.bench_env(db_name=DB_NAME, broker=broker, cluster_name="bench-dispatch")
+    common.recreate_database(DB_NAME)
+    common.manage(env, "migrate", "--no-input", "-v", "0")
+    common.redis_flush()
+    base = f"http://127.0.0.1:{args.port}"
+    server = None
+    samples: dict[str, list[dict]] = {case: [] for case in CASES}
+    try:
+        server = start_gunicorn(args, env)
+        sanity_check(base)
+        for case in CASES:
+            run_wrk(args, base, case, args.warmup)
+        order = list(CASES)
+        for round_number in range(args.rounds):
+            for case in order if round_number % 2 == 0 else order[::-1]:
+                before = windows_count(DB_NAME) if case == "new" else 0
+                result = run_wrk(args, base, case, args.duration)
+                if case == "new":
+                    # Every completed request opened (and enqueued) exactly one window.
+                    made = windows_count(DB_NAME) - before
+                    result["windows_made"] = made
+                    assert result["requests"] <= made <= result["requests"] + args.connections, \
+                        (result["requests"], made)
+                samples[case].append(result)
+                print(f"  {broker:5} round {round_number + 1} {case:9} "
+                      f"{result['rps']:8.1f} req/s  p50 {result['p50_us'] / 1000:6.2f} ms  "
+                      f"p99 {result['p99_us'] / 1000:6.2f} ms  errors {result['errors']}",
+                      flush=True)
+                if broker == "redis":
+                    common.redis_flush()  # keep the shared Redis small between cases
+    finally:
+        common.stop(server)
+        common.redis_flush()
+        if not args.keep_db:
+            common.drop_database(DB_NAME)
+    summary = {}
+    for case, results in samples.items():
+        summary[case] = {
+            "rps": mean(r["rps"] for r in results),
+            "p50_ms": mean(r["p50_us"] for r in results) / 1000,
+            "p99_ms": mean(r["p99_us"] for r in results) / 1000,
+            "errors": sum(r["errors"] for r in results),
+            "requests": sum(r["requests"] for r in results),
+            "rounds": results,
+        }
+    return summary
+
+
+def table(results: dict) -> tuple[str, bool]:
+    lines = [
+        "| broker | case | req/s | p50 ms | p99 ms | req/s ratio | p99 ratio | errors | targets |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    all_pass = True
+    for broker, summary in results.items():
+        base = summary["baseline"]
+        for case, row in summary.items():
+            rps_ratio = row["rps"] / base["rps"]
+            p99_ratio = row["p99_ms"] / base["p99_ms"]
+            if case == "baseline":
+                targets = "-"
+            elif case in INFO_CASES:
+                targets = "info"
+            else:
+                need = 0.9 if case == "new" else 1.5
+                rps_ok, p99_ok = rps_ratio >= need, p99_ratio <= 1.2
+                errors_ok = row["errors"] == 0
+                all_pass &= rps_ok and p99_ok and errors_ok
+                targets = (f"req/s >= {need}x {common.verdict(rps_ok)}; "
+                           f"p99 <= 1.2x {common.verdict(p99_ok)}")
+                if not errors_ok:
+                    targets += "; errors FAIL"
+            lines.append(
+                f"| {broker} | {case} | {row['rps']:.0f} | {row['p50_ms']:.2f} | "
+                f"{row['p99_ms']:.2f} | {rps_ratio:.2f} | {p99_ratio:.2f} | {row['errors']} | "
+                f"{targets} |"
+            )
+    return "\n".join(lines), all_pass
+
+
+def main() -> int:
+    args = parse_args()
+    if not 8100 <= args.port <= 8199:
+        raise SystemExit("--port must be within 8100-8199")
+    if not common.have("wrk"):
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+    machine = common.machine()
+    print(f"dispatch bench on {machine['nproc']} x {machine['cpu']}, {machine['date']}; "
+          f"gunicorn gthread {args.workers}x{args.threads}, wrk -t{args.wrk_threads} "
+          f"-c{args.connections}, {args.rounds} rounds x {args.duration} s", flush=True)
+    results = {}
+    for broker in args.brokers.split(","):
+        results[broker] = bench_broker(args, broker.strip())
+    text, all_pass = table(results)
+    print()
+    print(text)
+    path = common.save_results("dispatch", {"machine": machine, "args": vars(args),
+                                            "results": results, "table": text})
+    print(f"\n{'all targets PASS' if all_pass else 'some targets FAIL'}; details in {path}")
+    return 0 if all_pass else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

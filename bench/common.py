@@ -1,0 +1,200 @@
+"""Helpers shared by the bench scripts: databases, Redis, processes, CPU time, the machine.
+
+Everything the benches start is stopped in ``finally`` blocks by its own pid, and every wait has
+a deadline. Only databases named ``dispatch_bench*``, Redis db 5 and ports 8100-8199 are used.
+"""
+
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
+CRON_SECRET = "bench-cron-secret-0123456789"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def check_names(db_name: str) -> None:
+    if not db_name.startswith("dispatch_bench"):
+        raise SystemExit(f"refusing database {db_name!r}: bench databases are dispatch_bench*")
+    if not REDIS_URL.rstrip("/").endswith("/5"):
+        raise SystemExit(f"refusing Redis {REDIS_URL!r}: the bench uses db 5 only")
+
+
+def pg_admin():
+    import psycopg
+
+    return psycopg.connect(f"{PG_URL}/postgres", autocommit=True)
+
+
+def recreate_database(db_name: str) -> None:
+    check_names(db_name)
+    with pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+
+
+def drop_database(db_name: str) -> None:
+    check_names(db_name)
+    with pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+def xact_commit(db_name: str) -> int:
+    """Committed transactions of ``db_name`` so far (read from another database)."""
+    with pg_admin() as conn:
+        row = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (db_name,)
+        ).fetchone()
+    return int(row[0])
+
+
+def redis_flush() -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def bench_env(*, db_name: str, broker: str, cluster_name: str, **extra) -> dict:
+    """The environment of every process a bench starts: bench settings, its database, its
+    broker (``orm`` or ``redis``), its Q cluster name."""
+    check_names(db_name)
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith(("CRON_", "BACKGROUND_JOBS_", "LEDGER_", "Q_", "DJANGO_"))
+                   or k in ("DATABASE_URL", "REDIS_URL"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DJANGO_SECRET_KEY="bench-only-secret-key-not-for-production-0123456789",
+        DATABASE_URL=f"{PG_URL}/{db_name}",
+        CRON_SECRET=CRON_SECRET,
+        Q_CLUSTER_NAME=cluster_name,
+        DISPATCH_VAR_DIR=str(RESULTS / "var"),
+        PYTHONPATH=str(ROOT),
+        PYTHONUNBUFFERED="1",
+    )
+    if broker == "redis":
+        env["REDIS_URL"] = REDIS_URL
+    elif broker != "orm":
+        raise ValueError(broker)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def manage(env: dict, *args: str, timeout: float = 300) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, timeout=timeout)
+
+
+def start(args: list[str], env: dict, log_name: str) -> subprocess.Popen:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    log = open(RESULTS / log_name, "ab")
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(process: subprocess.Popen | None, *, timeout: float = 20) -> None:
+    """SIGTERM to the process itself (graceful for gunicorn and qcluster), then SIGKILL to its
+    own session if it has not gone within ``timeout``."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=10)
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and all its live descendants."""
+    total = 0
+    for p in descendants(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLK_TCK
+
+
+def machine() -> dict:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    load = os.getloadavg()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "loadavg_at_start": f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+    }
+
+
+def save_results(name: str, data: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(data, indent=2, default=str))
+    return path
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(pct / 100 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def have(tool: str) -> bool:
+    return shutil.which(tool) is not None
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"

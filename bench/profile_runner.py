@@ -1,0 +1,93 @@
+"""Where a ledger run's time goes on the worker side: SQL statements of one
+``ledger.tasks.execute_run`` and a cProfile of many, beside the bare no-op (analysis aid).
+
+    .venv/bin/python bench/profile_runner.py [--runs 200]
+
+Runs in-process (no cluster) on a fresh dispatch_bench_profile database, with the bench settings.
+"""
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common  # noqa: E402
+
+DB_NAME = "dispatch_bench_profile"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--top", type=int, default=40)
+    args = parser.parse_args()
+    env = common.bench_env(db_name=DB_NAME, broker="redis", cluster_name="bench-profile",
+                           BENCH_MARK_FILE=common.RESULTS / "marks-profile.txt",
+                           LOG_LEVEL="WARNING")
+    common.RESULTS.mkdir(parents=True, exist_ok=True)
+    common.recreate_database(DB_NAME)
+    common.manage(env, "migrate", "--no-input", "-v", "0")
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from bench.benchapp.tasks import bare_noop
+    from ledger.services import RunRequest, function_run_create
+    from ledger.tasks import execute_run
+
+    def make_run():
+        bench_id = uuid.uuid4().hex
+        request = RunRequest(function="bench-noop", payload={
+            "dispatchKey": f"bench-noop:{bench_id}", "benchId": bench_id, "params": {}},
+            source="command", dispatch_key=f"bench-noop:{bench_id}", task_id=f"bench:{bench_id}")
+        return function_run_create(request=request, now=timezone.now()).pk
+
+    try:
+        for _ in range(10):
+            execute_run(make_run())
+        run_id = make_run()
+        with CaptureQueriesContext(connection) as queries:
+            execute_run(run_id)
+        print(f"== execute_run: {len(queries)} SQL statements")
+        for query in queries.captured_queries:
+            print(f"   {query['time']}s  {query['sql'][:140]}")
+        ids = [make_run() for _ in range(args.runs)]
+        started = time.perf_counter()
+        for run_id in ids:
+            execute_run(run_id)
+        ours = (time.perf_counter() - started) / args.runs * 1000
+        started = time.perf_counter()
+        for i in range(args.runs):
+            bare_noop(str(i))
+        bare = (time.perf_counter() - started) / args.runs * 1000
+        print(f"\n== wall time per task, in-process, unprofiled: ours {ours:.2f} ms, "
+              f"bare {bare:.3f} ms")
+        ids = [make_run() for _ in range(args.runs)]
+        profile = cProfile.Profile()
+        profile.enable()
+        for run_id in ids:
+            execute_run(run_id)
+        profile.disable()
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(args.top)
+        print("\n== cProfile execute_run (cumulative)")
+        print("\n".join(out.getvalue().splitlines()[6:]))
+    finally:
+        connection.close()
+        common.drop_database(DB_NAME)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
