@@ -1,6 +1,6 @@
 """Runner bench (issue 3): our ledger runner beside bare Django-Q tasks, on a real qcluster.
 
-    .venv/bin/python bench/bench_runner.py            # both brokers, ~5 minutes
+    .venv/bin/python bench/bench_runner.py            # both brokers, 15-20 minutes on a loaded machine
 
 For each broker (ORM on PostgreSQL, then Redis db 5), on a fresh ``dispatch_bench_runner``
 database, with ``manage.py qcluster`` (2 workers, cluster ``bench-runner``) as a subprocess:
