@@ -67,7 +67,7 @@ def main() -> int:
                 call(i)
             profile.disable()
             out = io.StringIO()
-            stats = pstats.Stats(profile, stream=out).sort_stats("cumulative")
+            stats = pstats.Stats(profile, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative"))
             stats.print_stats(args.top)
             total = stats.total_tt
             print(f"\n== cProfile {name}: {total / args.requests * 1000:.2f} ms per request "

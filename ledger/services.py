@@ -64,7 +64,7 @@ def function_runs_create(*, requests: list[RunRequest], now, inline: bool = Fals
     ``sent_in_transaction``: the caller enqueues the queued runs on the ORM broker in this same
     transaction, so they are stamped ``enqueued_at`` now rather than by one UPDATE each."""
     runs = [_new_run(request, now, inline) for request in requests]
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # part of the caller's transaction, if any
         governed = [run for run in runs if not inline and run.overlap != Overlap.ALLOW_ALL]
         if governed:
             _overlap_lock(sorted({run.overlap_key for run in governed}))
