@@ -2,7 +2,8 @@
 
 ``cron_trigger`` decides the mode (forced inline, inline, dispatch) and returns a
 ``TriggerOutcome`` the view renders. Exactly-once lives in the database: the window row's unique
-key, inserted and read back as "already there" on IntegrityError, never checked first.
+key, inserted with ``ON CONFLICT DO NOTHING``: no row back means "already there". Never
+checked first.
 """
 
 import logging
@@ -11,13 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from redis import RedisError
 
 from cron import conf, keys
+from cron.known_windows import known_window_recall, known_window_remember
 from cron.models import DispatchWindow, WindowStatus
 from cron.registry import CronDefinition
+from ledger.db import insert_or_nothing
 from ledger.enqueue import broker_is_transactional
 from ledger.models import FunctionRun, RunReason, RunStatus
 from ledger.runner import run_inline
@@ -132,19 +135,19 @@ def _emergency_inline(*, trigger: Trigger, payload: dict) -> TriggerOutcome:
 def dispatch_window_dispatch(*, trigger: Trigger, payload: dict) -> TriggerOutcome:
     """Claim the window and hand its functions to the broker, or report the duplicate.
 
-    The window row's unique key is the guarantee: its INSERT either succeeds (this trigger owns
-    the window) or raises IntegrityError (it exists). A read of the key comes first only as a
-    fast path for the common duplicate; the INSERT still decides every race.
+    The window row's unique key is the guarantee: ``INSERT … ON CONFLICT DO NOTHING`` either
+    inserts it (this trigger owns the window) or finds it there. A duplicate of a window this
+    process already saw handed over is answered from memory (``known_windows``).
 
     On the ORM broker the window row, the queued runs and the enqueue commit together (an
     outbox for free). On Redis the push follows the commit; a failed push marks the window
     ``enqueue-failed`` and cancels its runs, so a retry in the same window dispatches again.
     """
     key = payload["dispatchKey"]
-    existing = DispatchWindow.objects.filter(dispatch_key=key).first()
-    if existing is not None and existing.status != WindowStatus.ENQUEUE_FAILED:
-        return _duplicate(existing, payload)
     now = trigger.requested_at
+    known = known_window_recall(key, now=now)
+    if known is not None:
+        return _duplicate(known, payload)
     transactional = broker_is_transactional()
     try:
         with transaction.atomic():
@@ -153,16 +156,18 @@ def dispatch_window_dispatch(*, trigger: Trigger, payload: dict) -> TriggerOutco
                                         sent_in_transaction=transactional)
             if transactional:
                 function_runs_enqueue(runs=runs, now=now)
-    except IntegrityError:
-        if not DispatchWindow.objects.filter(dispatch_key=key).exists():
-            raise  # not the window's key: a real integrity problem
-        return _dispatch_taken_over(trigger=trigger, payload=payload, now=now)
+    except _WindowExists:
+        return _dispatch_existing(trigger=trigger, payload=payload, now=now)
     if not transactional:
         _push(window, runs, now)
     return _dispatched(trigger, payload, window, runs)
 
 
-def _dispatch_taken_over(*, trigger: Trigger, payload: dict, now) -> TriggerOutcome:
+class _WindowExists(Exception):
+    """The window's key is taken: leave the transaction, then look at the window."""
+
+
+def _dispatch_existing(*, trigger: Trigger, payload: dict, now) -> TriggerOutcome:
     """The window exists: a duplicate, unless its last enqueue failed, in which case this
     trigger takes it over (compare-and-set) and sends its runs again."""
     key = payload["dispatchKey"]
@@ -178,6 +183,7 @@ def _dispatch_taken_over(*, trigger: Trigger, payload: dict, now) -> TriggerOutc
         )
         window = DispatchWindow.objects.get(dispatch_key=key)
         if not taken_over:
+            known_window_remember(window)
             return _duplicate(window, payload)
         runs = _reopen_runs(trigger, payload, now)
         if transactional:
@@ -200,6 +206,7 @@ def _push(window: DispatchWindow, runs: list[FunctionRun], now) -> None:
 
 
 def _dispatched(trigger, payload, window, runs) -> TriggerOutcome:
+    known_window_remember(window)  # committed: its status is final unless the push failed
     logger.info("cron dispatched", extra={
         "action": "cron_dispatched", "cron": trigger.cron.name, "dispatch_key": window.dispatch_key,
         "correlation_id": trigger.correlation_id, "task_ids": window.task_ids})
@@ -207,8 +214,9 @@ def _dispatched(trigger, payload, window, runs) -> TriggerOutcome:
 
 
 def _window_insert(trigger: Trigger, payload: dict, now, *, sent: bool) -> DispatchWindow:
-    """The window's row, ``enqueued`` at once when the enqueue commits with it (ORM broker)."""
-    return DispatchWindow.objects.create(
+    """The window's row, ``enqueued`` at once when the enqueue commits with it (ORM broker).
+    Raises _WindowExists when the key is taken."""
+    window = DispatchWindow(
         dispatch_key=payload["dispatchKey"],
         cron=trigger.cron.name,
         window_start=keys.window_start(now, payload["dispatchWindowSeconds"]),
@@ -222,6 +230,12 @@ def _window_insert(trigger: Trigger, payload: dict, now, *, sent: bool) -> Dispa
         created_at=now,
         updated_at=now,
     )
+    values = {field.name: getattr(window, field.attname)
+              for field in DispatchWindow._meta.concrete_fields if not field.primary_key}
+    window.pk = insert_or_nothing(DispatchWindow, values, conflict_field="dispatch_key")
+    if window.pk is None:
+        raise _WindowExists
+    return window
 
 
 def _task_ids(trigger: Trigger, payload: dict) -> list[str]:

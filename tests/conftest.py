@@ -5,6 +5,7 @@ from django.db import connection
 from django.test import Client
 from django_q.conf import Conf
 
+from cron.known_windows import known_windows_forget
 from cron.registry import CronDefinition, CronFunction, register_cron, unregister_cron
 from ledger.enqueue import broker
 from ledger.registry import register_function, unregister_function
@@ -76,6 +77,14 @@ def make_cron(make_function):
     yield make
     for name in names:
         unregister_cron(name)
+
+
+@pytest.fixture(autouse=True)
+def _forget_known_windows():
+    """Each test's database starts empty; so must this process's memory of its windows."""
+    known_windows_forget()
+    yield
+    known_windows_forget()
 
 
 @pytest.fixture(autouse=True)

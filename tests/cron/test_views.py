@@ -299,3 +299,47 @@ def test_overlap__skip_is_per_cron_and_params(cron_client, make_cron):
     assert statuses[other["dispatch"]["dispatchKey"]] == RunStatus.QUEUED
     skipped = FunctionRun.objects.get(dispatch_key=same["dispatch"]["dispatchKey"])
     assert skipped.reason == RunReason.OVERLAP and skipped.enqueued_at is None
+
+
+@pytest.mark.django_db
+def test_duplicate__of_a_window_this_process_handed_over_costs_no_query(
+        cron_client, django_assert_num_queries):
+    """A retry storm on a handed-over window is answered from memory, with the same body."""
+    with freeze_time("2026-02-17T19:31:01Z"):
+        cron_client.get(URL, HTTP_X_CORRELATION_ID="first")
+        from_database = cron_client.get(URL).json()["existingDispatch"]
+    with freeze_time("2026-02-17T19:31:30Z"), django_assert_num_queries(0):
+        from_memory = cron_client.get(URL).json()
+    assert from_memory["mode"] == "dispatch-duplicate-suppressed"
+    assert from_memory["existingDispatch"] == from_database
+    assert from_database["correlationId"] == "first"
+
+
+@pytest.mark.django_db
+def test_duplicate__from_another_process_is_found_in_the_database(cron_client):
+    """A window another process dispatched (not in this one's memory) is still a duplicate."""
+    from cron.known_windows import known_windows_forget
+
+    with freeze_time("2026-02-17T19:31:01Z"):
+        cron_client.get(URL)
+        known_windows_forget()  # as if the next request reached another web process
+        response = cron_client.get(URL)
+    assert response.json()["mode"] == "dispatch-duplicate-suppressed"
+    assert DispatchWindow.objects.count() == 1 and FunctionRun.objects.count() == 2
+
+
+def test_known_windows__entries_end_with_their_window():
+    from datetime import UTC, datetime
+
+    from cron.known_windows import known_window_recall, known_window_remember
+
+    start = datetime(2026, 2, 17, 19, 31, tzinfo=UTC)
+    window = DispatchWindow(dispatch_key="k", window_start=start, window_seconds=60,
+                            status=WindowStatus.ENQUEUED)
+    known_window_remember(window)
+    assert known_window_recall("k", now=start.replace(second=59)) is window
+    assert known_window_recall("k", now=start.replace(minute=32)) is None
+    failed = DispatchWindow(dispatch_key="f", window_start=start, window_seconds=60,
+                            status=WindowStatus.ENQUEUE_FAILED)
+    known_window_remember(failed)
+    assert known_window_recall("f", now=start) is None
