@@ -212,6 +212,9 @@ INBOXXIA_EMAIL_SENT_ASYNC = env_bool("INBOXXIA_EMAIL_SENT_ASYNC", True)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1, maximum=50)
 WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 120, minimum=10, maximum=3600)
 WEBHOOK_DRAIN_BATCH_SIZE = env_int("WEBHOOK_DRAIN_BATCH_SIZE", 50, minimum=1, maximum=1000)
+# Events per claim in the doorbell's drain: small, so an event waits for few others and a second
+# drainer can take the rest (a claim is ~1 ms); it claims again until the queue is empty.
+WEBHOOK_DOORBELL_BATCH_SIZE = env_int("WEBHOOK_DOORBELL_BATCH_SIZE", 5, minimum=1, maximum=1000)
 WEBHOOK_DRAIN_BUDGET_SECONDS = env_int("WEBHOOK_DRAIN_BUDGET_SECONDS", 45, minimum=1,
                                        maximum=100)
 WEBHOOK_EVENT_RETENTION_DAYS = env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30, minimum=1)

@@ -1,5 +1,8 @@
 """Reads of the outreach data."""
 
+from django.db.models import Value
+from django.db.models.functions import Lower
+
 from jobs.models import Client, Lead
 
 
@@ -8,4 +11,5 @@ def client_by_workspace(*, workspace_id: str) -> Client | None:
 
 
 def lead_by_email(*, client: Client, email: str) -> Lead | None:
-    return Lead.objects.filter(client=client, email__iexact=email).first()
+    return Lead.objects.alias(email_lower=Lower("email")).filter(
+        client=client, email_lower=Lower(Value(email))).first()

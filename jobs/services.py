@@ -1,13 +1,15 @@
 """Writes to the outreach data, each idempotent on the provider's ids.
 
-Rollups, sentiment and status are recomputed from the lead's messages rather than bumped, so the
-result does not depend on the order events arrive in; the lead's row is locked first, so two
-drainers touching one lead take turns and each sees the other's messages.
+For replies and blacklisting, rollups, sentiment and status are recomputed from the lead's
+messages rather than bumped, so the result does not depend on the order events arrive in; the
+lead's row is locked first, so two drainers touching one lead take turns and each sees the
+other's messages. An outbound email only moves rollups forward (jobs/outbound.py).
 """
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, Value
+from django.db.models.functions import Lower
 
 from jobs.models import (
     Client,
@@ -22,13 +24,35 @@ from jobs.models import (
     PauseReason,
     Sentiment,
 )
+from webhooks.sql import insert_unless_present
 
 STATUS_RANK = {LeadStatus.NEW: 0, LeadStatus.REPLIED: 1, LeadStatus.INTERESTED: 2,
                LeadStatus.MEETING_BOOKED: 3}
 SENTIMENT_RANK = {"": 0, Sentiment.NEUTRAL: 1, Sentiment.INTERESTED: 2, Sentiment.BLACKLIST: 3}
 
 
-def campaign_upsert(*, client: Client, bison_campaign_id: str, name: str) -> EmailCampaign:
+def leads_by_email(*, client: Client, email: str):
+    """The client's lead with this email, any case, through the (lower(email), client) index
+    (``email__iexact`` compares UPPER() and cannot use it)."""
+    return Lead.objects.alias(email_lower=Lower("email")).filter(
+        client=client, email_lower=Lower(Value(email)))
+
+
+def campaign_upsert(*, client: Client, bison_campaign_id: str, name: str,
+                    cache: dict | None = None) -> EmailCampaign:
+    """The client's campaign, created once, its name kept current. With ``cache`` (one drain's,
+    EventContext.cache), a campaign already seen with this name costs no statement."""
+    key = ("campaign", client.pk, bison_campaign_id)
+    cached = cache.get(key) if cache is not None else None
+    if cached is not None and (not name or cached.name == name):
+        return cached
+    campaign = _campaign_upsert(client=client, bison_campaign_id=bison_campaign_id, name=name)
+    if cache is not None:
+        cache[key] = campaign
+    return campaign
+
+
+def _campaign_upsert(*, client: Client, bison_campaign_id: str, name: str) -> EmailCampaign:
     campaign, created = EmailCampaign.objects.get_or_create(
         client=client, bison_campaign_id=bison_campaign_id, defaults={"name": name})
     if not created and name and campaign.name != name:
@@ -41,14 +65,13 @@ def lead_find_or_create_locked(*, client: Client, email: str, first_name: str = 
                                last_name: str = "", emailbison_lead_id: str = "") -> Lead:
     """The client's lead with this email (any case), created if new, locked for this
     transaction; blank names and provider id are filled in, never overwritten."""
-    locked = Lead.objects.select_for_update()
-    lead = locked.filter(client=client, email__iexact=email).first()
+    lead = leads_by_email(client=client, email=email).select_for_update().first()
     if lead is None:
         created, _ = Lead.objects.get_or_create(
             client=client, email__iexact=email,
             defaults={"email": email, "first_name": first_name, "last_name": last_name,
                       "emailbison_lead_id": emailbison_lead_id})
-        lead = locked.get(pk=created.pk)
+        lead = Lead.objects.select_for_update().get(pk=created.pk)
     given = {"first_name": first_name, "last_name": last_name,
              "emailbison_lead_id": emailbison_lead_id}
     changed = [name for name, value in given.items() if value and not getattr(lead, name)]
@@ -61,15 +84,21 @@ def lead_find_or_create_locked(*, client: Client, email: str, first_name: str = 
 
 def message_record(*, lead: Lead, provider_field: str, provider_id: str,
                    values: dict) -> tuple[Message, bool]:
-    """The message with this provider id, created once. A repeat merges only the sentiment
-    upward (a LEAD_INTERESTED after its LEAD_REPLIED marks the same reply interested)."""
-    message, created = Message.objects.get_or_create(
-        **{provider_field: provider_id}, defaults={"lead": lead, **values})
+    """The message with this provider id, created once (one INSERT ... ON CONFLICT DO NOTHING,
+    no savepoint). A repeat merges only the sentiment upward (a LEAD_INTERESTED after its
+    LEAD_REPLIED marks the same reply interested)."""
+    campaign = values.get("campaign")
+    row = {"sentiment": "", "subject": "", "body": "", **values, "lead": lead.pk,
+           "campaign": campaign.pk if campaign else None, provider_field: provider_id}
+    pk = insert_unless_present(Message, row, conflict_field=provider_field)
+    if pk is not None:
+        return Message(pk=pk, lead=lead, **values, **{provider_field: provider_id}), True
+    message = Message.objects.get(**{provider_field: provider_id})
     sentiment = values.get("sentiment", "")
-    if not created and SENTIMENT_RANK[sentiment] > SENTIMENT_RANK[message.sentiment]:
+    if SENTIMENT_RANK[sentiment] > SENTIMENT_RANK[message.sentiment]:
         message.sentiment = sentiment
         message.save(update_fields=["sentiment"])
-    return message, created
+    return message, False
 
 
 def lead_refresh(*, lead: Lead, blacklist: bool = False) -> Lead:
@@ -121,9 +150,14 @@ def follow_ups_resume_after_outbound(*, lead: Lead, sent_at: datetime, now: date
     email is newer than the lead's last reply (an older one arriving late changes nothing)."""
     if lead.last_inbound_at and sent_at <= lead.last_inbound_at:
         return 0
+    return follow_ups_resume(lead_id=lead.pk, now=now)
+
+
+def follow_ups_resume(*, lead_id: int, now: datetime) -> int:
+    """The lead's follow-ups paused for ``lead_replied`` resume from their next step."""
     resumed = 0
-    paused = lead.follow_ups.filter(status=FollowUpStatus.PAUSED,
-                                    pause_reason=PauseReason.LEAD_REPLIED)
+    paused = FollowUpInstance.objects.filter(lead_id=lead_id, status=FollowUpStatus.PAUSED,
+                                             pause_reason=PauseReason.LEAD_REPLIED)
     for instance in paused.select_for_update():
         instance.current_step += 1
         step = FollowUpStep.objects.filter(sequence_id=instance.sequence_id,

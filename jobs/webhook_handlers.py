@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from jobs import services
+from jobs import outbound, services
 from jobs.exceptions import MissingProviderField, UnknownWorkspace
 from jobs.models import Client, Direction, Lead, Message, MessageSource, Sentiment
 from jobs.selectors import client_by_workspace, lead_by_email
@@ -43,22 +43,28 @@ def _client(event: EventContext) -> Client:
     workspace_id = provider_id(section(event.payload, "event").get("workspace_id"))
     if not workspace_id:
         raise MissingProviderField(f"{event.event_type} without event.workspace_id")
-    client = client_by_workspace(workspace_id=workspace_id)
+    key = ("client", workspace_id)
+    client = event.cache.get(key) or client_by_workspace(workspace_id=workspace_id)
     if client is None:
         raise UnknownWorkspace(f"no Client has emailbison_workspace_id={workspace_id!r} yet")
+    event.cache[key] = client
     return client
 
 
-def _lead(event: EventContext, client: Client) -> Lead:
+def _lead_fields(event: EventContext) -> dict:
+    """The lead's email (lower case) and the names and id to fill in where blank."""
     data = section(event.payload, "data")
     lead = section(data, "lead")
     email = _text(lead.get("email") or section(data, "reply").get("from_email_address"), 254)
     if not email:
         raise MissingProviderField(f"{event.event_type} without data.lead.email")
-    return services.lead_find_or_create_locked(
-        client=client, email=email.lower(), first_name=_text(lead.get("first_name"), 200),
-        last_name=_text(lead.get("last_name"), 200),
-        emailbison_lead_id=provider_id(lead.get("id"))[:64])
+    return {"email": email.lower(), "first_name": _text(lead.get("first_name"), 200),
+            "last_name": _text(lead.get("last_name"), 200),
+            "emailbison_lead_id": provider_id(lead.get("id"))[:64]}
+
+
+def _lead(event: EventContext, client: Client) -> Lead:
+    return services.lead_find_or_create_locked(client=client, **_lead_fields(event))
 
 
 def _campaign(event: EventContext, client: Client):
@@ -67,7 +73,7 @@ def _campaign(event: EventContext, client: Client):
     if not campaign_id:
         return None
     return services.campaign_upsert(client=client, bison_campaign_id=campaign_id,
-                                    name=_text(campaign.get("name"), 255))
+                                    name=_text(campaign.get("name"), 255), cache=event.cache)
 
 
 def produced(lead: Lead | None, message: Message | None = None, **extra) -> dict:
@@ -80,27 +86,34 @@ def produced(lead: Lead | None, message: Message | None = None, **extra) -> dict
 
 
 def handle_email_sent(*, event: EventContext) -> dict:
-    """Outbound campaign message once per scheduled email id; rollups; resume a sequence paused
-    for ``lead_replied`` when this email is newer than the reply."""
+    """Outbound campaign message once per scheduled email id; rollups moved forward; a sequence
+    paused for ``lead_replied`` resumes when this email is newer than the reply. A repeat
+    re-applies the rollups from the lead's messages."""
     scheduled = section(event.payload, "data", "scheduled_email")
     scheduled_id = provider_id(scheduled.get("id"))[:64]
     if not scheduled_id:
         raise MissingProviderField("EMAIL_SENT without data.scheduled_email.id")
     client = _client(event)
     campaign = _campaign(event, client)
-    lead = _lead(event, client)
+    fields = _lead_fields(event)
     sent_at = provider_time(scheduled.get("sent_at"), fallback=event.received_at)
+    touch = outbound.lead_outbound_touch(client=client, sent_at=sent_at, **fields)
+    if touch is None:  # a new lead
+        lead = services.lead_find_or_create_locked(client=client, **fields)
+        touch = outbound.lead_outbound_touch(client=client, sent_at=sent_at, lead_pk=lead.pk,
+                                             **fields)
+    lead = Lead(pk=touch.lead_id, client=client)
     message, created = services.message_record(
         lead=lead, provider_field="inboxxia_scheduled_email_id", provider_id=scheduled_id,
         values={"campaign": campaign, "direction": Direction.OUTBOUND,
                 "source": MessageSource.CAMPAIGN, "sent_at": sent_at,
                 "subject": _text(scheduled.get("email_subject"), 998),
                 "body": _text(scheduled.get("email_body"))})
-    services.lead_refresh(lead=lead)
     resumed = 0
-    if created:
-        resumed = services.follow_ups_resume_after_outbound(lead=lead, sent_at=sent_at,
-                                                            now=timezone.now())
+    if not created:
+        services.lead_refresh(lead=Lead.objects.get(pk=touch.lead_id))
+    elif touch.resume_due:
+        resumed = services.follow_ups_resume(lead_id=touch.lead_id, now=timezone.now())
     return produced(lead, message, created=created, resumed=resumed)
 
 

@@ -45,6 +45,10 @@ def batch_size() -> int:
     return int(getattr(settings, "WEBHOOK_DRAIN_BATCH_SIZE", 50))
 
 
+def doorbell_batch_size() -> int:
+    return int(getattr(settings, "WEBHOOK_DOORBELL_BATCH_SIZE", 5))
+
+
 def drain_budget_seconds() -> float:
     return float(getattr(settings, "WEBHOOK_DRAIN_BUDGET_SECONDS", 45))
 

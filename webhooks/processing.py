@@ -49,8 +49,18 @@ def worker_name(role: str = "drain") -> str:
     return f"{role}@{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:128]
 
 
-def webhook_event_process(*, event: ClaimedEvent, clock=timezone.now) -> Result:
-    """Run the event's handler and record the outcome, fenced by the claim token."""
+def webhook_event_process(*, event: ClaimedEvent, clock=timezone.now,
+                          cache: dict | None = None) -> Result:
+    """Run the event's handler and record the outcome, fenced by the claim token. ``cache`` is
+    shared by the handlers of one drain (EventContext.cache) and emptied on any rollback."""
+    cache = {} if cache is None else cache
+    result = _process(event=event, clock=clock, cache=cache)
+    if result != Result.SUCCEEDED:
+        cache.clear()
+    return result
+
+
+def _process(*, event: ClaimedEvent, clock, cache: dict) -> Result:
     log = {"event_id": event.id, "event_type": event.event_type, "attempt": event.attempts}
     try:
         handler = handler_for(event.event_type)
@@ -59,7 +69,8 @@ def webhook_event_process(*, event: ClaimedEvent, clock=timezone.now) -> Result:
                                      "register one and requeue the event")
         context = EventContext(event_id=event.id, event_type=event.event_type,
                                dedupe_key=event.dedupe_key, payload=parse_body(event.raw_body),
-                               received_at=event.received_at, attempt=event.attempts)
+                               received_at=event.received_at, attempt=event.attempts,
+                               cache=cache)
         with transaction.atomic():
             result = handler(event=context)
             if not webhook_event_succeed(event=event, result=small_result(result), now=clock()):
@@ -87,6 +98,7 @@ def webhook_events_drain(*, budget_seconds: float | None = None, worker: str | N
     deadline = time.monotonic() + budget
     worker = worker or worker_name()
     counts = {result.value: 0 for result in Result}
+    cache = {}
     webhook_events_rescue(now=clock())
     while time.monotonic() < deadline:
         batch = webhook_events_claim(now=clock(), limit=batch_size or conf.batch_size(),
@@ -94,7 +106,7 @@ def webhook_events_drain(*, budget_seconds: float | None = None, worker: str | N
         if not batch:
             break
         for event in batch:
-            counts[webhook_event_process(event=event, clock=clock).value] += 1
+            counts[webhook_event_process(event=event, clock=clock, cache=cache).value] += 1
     processed = sum(counts.values())
     remaining = webhook_events_due(now=clock()).count()
     if processed:

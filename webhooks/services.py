@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 
 from webhooks import conf
@@ -21,6 +21,7 @@ from webhooks.models import EventSource, EventStatus, FINISHED_STATUSES, Webhook
 from webhooks.parsing import parse_event
 from webhooks.processing import Result, webhook_event_process, worker_name
 from webhooks.registry import handler_for
+from webhooks.sql import insert_unless_present
 
 logger = logging.getLogger(__name__)
 
@@ -92,20 +93,7 @@ def webhook_event_ingest(*, body: bytes, headers, now,
 
 
 def _insert_unless_present(values: dict) -> int | None:
-    meta = WebhookEvent._meta
-    fields = [meta.get_field(name) for name in values]
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({quote(meta.get_field('dedupe_key').column)}) DO NOTHING "
-        f"RETURNING {quote(meta.pk.column)}"
-    )
-    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return row[0] if row else None
+    return insert_unless_present(WebhookEvent, values, conflict_field="dedupe_key")
 
 
 def webhook_event_process_now(*, event_id: int, now) -> str:

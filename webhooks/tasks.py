@@ -9,9 +9,11 @@ from webhooks.processing import webhook_events_drain
 
 def drain_on_doorbell() -> dict:
     """The doorbell's drain: clear the flag first (an event stored from now on rings again),
-    drain within the budget, and ring again when due events are left."""
+    drain within the budget in small claims (WEBHOOK_DOORBELL_BATCH_SIZE), and ring again when
+    due events are left."""
     doorbell_clear(now=timezone.now())
-    counts = webhook_events_drain(budget_seconds=conf.drain_budget_seconds())
+    counts = webhook_events_drain(budget_seconds=conf.drain_budget_seconds(),
+                                  batch_size=conf.doorbell_batch_size())
     if counts["remaining"]:
         doorbell_ring(now=timezone.now())
     return counts
