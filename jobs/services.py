@@ -24,7 +24,7 @@ from jobs.models import (
     PauseReason,
     Sentiment,
 )
-from webhooks.sql import insert_unless_present
+from ledger.db import insert_or_nothing
 
 STATUS_RANK = {LeadStatus.NEW: 0, LeadStatus.REPLIED: 1, LeadStatus.INTERESTED: 2,
                LeadStatus.MEETING_BOOKED: 3}
@@ -90,7 +90,7 @@ def message_record(*, lead: Lead, provider_field: str, provider_id: str,
     campaign = values.get("campaign")
     row = {"sentiment": "", "subject": "", "body": "", **values, "lead": lead.pk,
            "campaign": campaign.pk if campaign else None, provider_field: provider_id}
-    pk = insert_unless_present(Message, row, conflict_field=provider_field)
+    pk = insert_or_nothing(Message, row, conflict_field=provider_field)
     if pk is not None:
         return Message(pk=pk, lead=lead, **values, **{provider_field: provider_id}), True
     message = Message.objects.get(**{provider_field: provider_id})

@@ -21,7 +21,7 @@ from webhooks.models import EventSource, EventStatus, FINISHED_STATUSES, Webhook
 from webhooks.parsing import parse_event
 from webhooks.processing import Result, webhook_event_process, worker_name
 from webhooks.registry import handler_for
-from webhooks.sql import insert_unless_present
+from ledger.db import insert_or_nothing
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def webhook_event_ingest(*, body: bytes, headers, now,
         "requeue_count": 0,
         "requeued_by": "",
     }
-    event_id = _insert_unless_present(values)
+    event_id = _insert_or_nothing(values)
     if event_id is None:
         existing = WebhookEvent.objects.values("pk", "event_type", "status").get(
             dedupe_key=parsed.dedupe_key)
@@ -92,8 +92,8 @@ def webhook_event_ingest(*, body: bytes, headers, now,
     return IngestOutcome(event_id, parsed.event_type, parsed.dedupe_key, False, mode, status)
 
 
-def _insert_unless_present(values: dict) -> int | None:
-    return insert_unless_present(WebhookEvent, values, conflict_field="dedupe_key")
+def _insert_or_nothing(values: dict) -> int | None:
+    return insert_or_nothing(WebhookEvent, values, conflict_field="dedupe_key")
 
 
 def webhook_event_process_now(*, event_id: int, now) -> str:

@@ -255,7 +255,7 @@ def test_ingest__database_down_is_503_with_retry_after(monkeypatch):
     def down(values):
         raise DatabaseError("connection refused")
 
-    monkeypatch.setattr(services, "_insert_unless_present", down)
+    monkeypatch.setattr(services, "_insert_or_nothing", down)
     response = post(Client(), fixture_body("email_sent__basic"))
     assert response.status_code == 503
     assert int(response["Retry-After"]) > 0
