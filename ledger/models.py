@@ -39,7 +39,7 @@ ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 class FunctionRun(models.Model):
-    function = models.CharField(max_length=100, db_index=True)
+    function = models.CharField(max_length=100)  # indexed first in ledger_run_slot
     cron = models.CharField(max_length=100, blank=True, db_index=True)
     dispatch_key = models.CharField(max_length=255, blank=True, db_index=True)
     # One success per (function, idempotency_key); defaults to the dispatch key.
@@ -108,7 +108,9 @@ class FunctionRun(models.Model):
                 condition=Q(status__in=["queued", "running"]),
             ),
             models.Index(fields=["function", "concurrency_key", "status"], name="ledger_run_slot"),
-            models.Index(fields=["finished_at"], name="ledger_run_finished"),
+            # Pruning reads finished runs only; queued and running ones stay out of this index.
+            models.Index(fields=["finished_at"], name="ledger_run_finished",
+                         condition=Q(finished_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
