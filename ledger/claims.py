@@ -26,7 +26,7 @@ from ledger import conf
 from ledger.models import AttemptOutcome, FunctionAttempt, FunctionRun, RunReason, RunStatus
 from ledger.registry import FunctionSpec, get_function
 from ledger.services import bounded
-from ledger.slots import slot_acquire, slot_release
+from ledger.slots import slot_acquire, slot_mark_waiters, slot_release
 
 logger = logging.getLogger(__name__)
 HOSTNAME = socket.gethostname()
@@ -89,6 +89,8 @@ def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool) -> Clai
             # Not sent any more: the holder's finish (or the sweeper) sends it.
             if not _unclaimed(run).update(enqueued_at=None):
                 raise _LostRace  # claimed since the read (perhaps the slot's holder is itself)
+            if not slot_mark_waiters(run=run):
+                raise _LostRace  # the holders released meanwhile: claim again
             return Claim(ClaimKind.BUSY, run)
         token = uuid.uuid4()
         claimed_values = dict(
@@ -176,9 +178,11 @@ def function_run_finish(*, run: FunctionRun, claim: Claim, outcome: Outcome, now
     """Record the attempt's outcome, fenced by the claim token.
 
     The run ends succeeded or failed, or goes back to queued for its next attempt. A worker that
-    lost its lease (taken back by the sweeper) changes nothing. Returns the run as stored.
+    lost its lease (taken back by the sweeper) changes nothing. Returns the run as stored, with
+    ``slot_waiters``: whether a run waits for the slot this finish released.
     """
     spec = get_function(run.function)
+    run.slot_waiters = False
     started_at = claim.attempt.started_at
     attempt_ms = _ms(now - started_at)
     retry = (
@@ -236,7 +240,7 @@ def _record(run: FunctionRun, claim: Claim, outcome: Outcome, values: dict, atte
             FunctionAttempt.objects.filter(pk=claim.attempt.pk).update(
                 outcome=outcome.attempt, finished_at=now, duration_ms=attempt_ms, error=error,
             )
-            slot_release(run_id=run.pk)
+            run.slot_waiters = slot_release(run_id=run.pk)
     return updated
 
 

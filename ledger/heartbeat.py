@@ -62,7 +62,8 @@ class _Beater:
                 now = time.monotonic()
                 due = [(entry, spec, claim) for entry, (at, spec, claim) in self._due.items()
                        if at <= now]
-                if not due:
+                idle_with_connection = not self._due and connection.connection is not None
+                if not due and not idle_with_connection:
                     self._waiting_until = min((at for at, _, _ in self._due.values()), default=None)
                     self._cond.wait(None if self._waiting_until is None
                                     else self._waiting_until - now)
@@ -70,13 +71,11 @@ class _Beater:
                 interval = conf.heartbeat_seconds()
                 for entry, spec, claim in due:
                     self._due[entry] = (now + interval, spec, claim)
-                self._waiting_until = now  # busy beating: a new registration need not wake us
+                self._waiting_until = now  # busy: a new registration need not wake us
             for entry, spec, claim in due:
                 if not self._beat(spec, claim):
                     self.unregister(entry)
-            with self._cond:
-                idle = not self._due
-            if idle:
+            if idle_with_connection:
                 connection.close()  # hold no connection while no run needs beats
 
     def _beat(self, spec, claim) -> bool:

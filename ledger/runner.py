@@ -122,16 +122,23 @@ def _call(spec: FunctionSpec, claim: Claim, *, inline: bool) -> Outcome:
 
 def _hand_on(run: FunctionRun) -> None:
     """After an attempt: send the run's next attempt when it is due soon (a later one is the
-    sweeper's), and wake the oldest run waiting for the slot just released."""
+    sweeper's), and wake the oldest run waiting for the slot just released.
+
+    Only a slot marked by a claim that found it held can have a run waiting for it
+    (``slots.slot_mark_waiters``), so an uncontended run looks for none. The two oldest waiting
+    runs are sent: one takes the slot, the other finds it held and marks it again, so each
+    release passes the wake-up on until nobody waits."""
     now = timezone.now()
     try:
         if run.status == RunStatus.QUEUED and not run.inline and _due_soon(run, now):
             function_run_send(run=run, now=now)
-        waiting = function_run_next_waiting(
-            function=run.function, concurrency_key=run.concurrency_key, now=now
-        )
-        if waiting is not None and waiting.pk != run.pk:
-            function_run_send(run=waiting, now=now)
+        if not getattr(run, "slot_waiters", True):
+            return
+        for waiting in function_run_next_waiting(
+            function=run.function, concurrency_key=run.concurrency_key, now=now, count=2
+        ):
+            if waiting.pk != run.pk:
+                function_run_send(run=waiting, now=now)
     except Exception:  # the broker is down: the sweeper sends them later
         logger.exception("could not hand on after a run", extra={"action": "run_hand_on_failed",
                                                                   "run_id": run.pk})

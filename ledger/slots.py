@@ -5,7 +5,8 @@ enforces the limit across processes and machines on SQLite and PostgreSQL alike.
 run is no longer running under a live lease is stale: the next claimant deletes it and takes it,
 so a dead worker never holds a slot past its lease. Call these inside the claim's transaction.
 
-A try is one ``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL, SQLite >= 3.24): a taken slot
+A run that finds every slot held marks them (``waiters``) so the release knows to wake it; a
+release of an unmarked slot looks for no waiting run. A try is one ``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL, SQLite >= 3.24): a taken slot
 leaves the transaction usable, so no savepoint per try.
 """
 
@@ -34,8 +35,28 @@ def slot_acquire(*, run: FunctionRun, limit: int, now) -> int | None:
     return None
 
 
-def slot_release(*, run_id: int) -> None:
-    ConcurrencySlot.objects.filter(run_id=run_id).delete()
+def slot_mark_waiters(*, run: FunctionRun) -> bool:
+    """Every slot was held when ``run`` tried: mark the held slots so that their release wakes a
+    waiting run. False when none is held any more (released meanwhile: claim again).
+
+    On PostgreSQL a release committing meanwhile either comes first (nothing marked: False) or
+    waits for this transaction's row lock and then sees the mark; SQLite serializes writers."""
+    return bool(ConcurrencySlot.objects.filter(
+        function=run.function, key=run.concurrency_key).update(waiters=True))
+
+
+def slot_release(*, run_id: int) -> bool:
+    """Release the run's slot; True when a waiting run had marked it (wake one)."""
+    qn = connection.ops.quote_name
+    meta = ConcurrencySlot._meta
+    with connection.cursor() as cursor:
+        # DELETE ... RETURNING: PostgreSQL, SQLite >= 3.35.
+        cursor.execute(
+            f"DELETE FROM {qn(meta.db_table)} WHERE {qn(meta.get_field('run').column)} = %s "
+            f"RETURNING {qn(meta.get_field('waiters').column)}",
+            [run_id],
+        )
+        return any(bool(waiters) for (waiters,) in cursor.fetchall())
 
 
 def _try_insert(run: FunctionRun, number: int, now) -> bool:
@@ -43,12 +64,12 @@ def _try_insert(run: FunctionRun, number: int, now) -> bool:
     meta = ConcurrencySlot._meta
     qn = connection.ops.quote_name
     columns = ", ".join(qn(meta.get_field(name).column)
-                        for name in ("function", "key", "slot", "run", "acquired_at"))
+                        for name in ("function", "key", "slot", "run", "acquired_at", "waiters"))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s) "
+            f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s, %s) "
             "ON CONFLICT DO NOTHING",
             [run.function, run.concurrency_key, number, run.pk,
-             connection.ops.adapt_datetimefield_value(now)],
+             connection.ops.adapt_datetimefield_value(now), False],
         )
         return cursor.rowcount == 1

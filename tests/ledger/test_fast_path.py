@@ -157,3 +157,57 @@ def test_heartbeat__renews_the_lease_of_a_long_run_from_its_own_connection(setti
     after = fresh(run).heartbeat_at
     time.sleep(0.6)
     assert fresh(run).heartbeat_at == after  # unregistered: no more beats
+
+
+@pytest.mark.django_db(transaction=True)
+def test_heartbeat__thread_closes_its_connection_once_no_run_needs_beats(settings):
+    settings.LEDGER_HEARTBEAT_SECONDS = 0.2
+    run = run_create("t-ok")
+    got = claim(run)
+    with heartbeat_module.heartbeat(get_function("t-ok"), got):
+        deadline = time.monotonic() + 10
+        while fresh(run).heartbeat_at == got.run.heartbeat_at and time.monotonic() < deadline:
+            time.sleep(0.05)
+    deadline = time.monotonic() + 5
+    while heartbeat_module._beater._waiting_until is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert heartbeat_module._beater._waiting_until is None  # asleep with nothing due
+
+
+@pytest.mark.django_db
+def test_hand_on__uncontended_release_looks_for_no_waiting_run(monkeypatch):
+    """Nobody found the slot held: the finish says so and the hand-on reads nothing."""
+    from ledger import runner
+
+    run = run_create("t-limited")
+    got = claim(run)
+    done = function_run_finish(run=got.run, claim=got, now=timezone.now(),
+                               outcome=Outcome(AttemptOutcome.SUCCEEDED))
+    assert done.slot_waiters is False
+    with CaptureQueriesContext(connection) as queries:
+        runner._hand_on(done)
+    assert queries.captured_queries == []
+
+
+@pytest.mark.django_db
+def test_hand_on__a_busy_claim_marks_the_slot_and_its_release_wakes_the_waiting_runs(monkeypatch):
+    """Two runs wait: the release sends both, so the one that finds the slot taken again marks
+    the new holder's slot and is woken by its release in turn."""
+    from ledger import runner
+
+    sent = []
+    monkeypatch.setattr(runner, "function_run_send", lambda run, now: sent.append(run.pk))
+    holder, first, second = (run_create("t-limited") for _ in range(3))
+    got = claim(holder)
+    assert claim(first).kind == ClaimKind.BUSY and claim(second).kind == ClaimKind.BUSY
+    assert ConcurrencySlot.objects.get(run=holder).waiters is True
+    done = function_run_finish(run=got.run, claim=got, now=timezone.now(),
+                               outcome=Outcome(AttemptOutcome.SUCCEEDED))
+    assert done.slot_waiters is True
+    runner._hand_on(done)
+    assert sent == [first.pk, second.pk]
+    got_first = claim(first)
+    assert got_first.kind == ClaimKind.CLAIMED and claim(second).kind == ClaimKind.BUSY
+    done = function_run_finish(run=got_first.run, claim=got_first, now=timezone.now(),
+                               outcome=Outcome(AttemptOutcome.SUCCEEDED))
+    assert done.slot_waiters is True
