@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 
@@ -105,6 +105,7 @@ def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool) -> Clai
         )
         if not claimed:
             raise _LostRace  # rolls back the slot taken above
+        _commit_without_waiting_for_disk()
         # The row matched the read (same status and attempt), so it now holds exactly these.
         for field, value in claimed_values.items():
             setattr(run, field, value)
@@ -119,6 +120,21 @@ def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool) -> Clai
             worker_pid=os.getpid(),
         )
         return Claim(ClaimKind.CLAIMED, run, token, attempt)
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """PostgreSQL: this claim's COMMIT returns before its WAL reaches the disk.
+
+    Safe for a claim (and only a claim, so it is set after the claim's UPDATE matched): a database
+    crash can lose at most the last moments of such commits, and a lost claim leaves the run
+    `queued` with no attempt row, so it is claimed again (a delivery that already ran it makes it
+    run again: at least once, as with a killed worker). The finish stays synchronous, and WAL is
+    flushed in order, so once a finish is durable its claim is too. Skips and busy marks are not
+    claims and keep the synchronous commit.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def lease_expiry(*, spec: FunctionSpec, attempt_started_at, now):

@@ -211,3 +211,25 @@ def test_hand_on__a_busy_claim_marks_the_slot_and_its_release_wakes_the_waiting_
     done = function_run_finish(run=got_first.run, claim=got_first, now=timezone.now(),
                                outcome=Outcome(AttemptOutcome.SUCCEEDED))
     assert done.slot_waiters is True
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_claim__commits_asynchronously_on_postgresql_and_the_finish_does_not():
+    """Only the claim's transaction sets synchronous_commit off (SET LOCAL: it ends with it)."""
+    run = run_create("t-ok")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        default = cursor.fetchone()[0]
+    with CaptureQueriesContext(connection) as queries:
+        got = claim(run)
+    assert got.kind == ClaimKind.CLAIMED
+    assert [q["sql"] for q in queries.captured_queries].count(
+        "SET LOCAL synchronous_commit = off") == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == default  # SET LOCAL ended with the claim's COMMIT
+    with CaptureQueriesContext(connection) as queries:
+        function_run_finish(run=got.run, claim=got, now=timezone.now(),
+                            outcome=Outcome(AttemptOutcome.SUCCEEDED))
+    assert not [q for q in queries.captured_queries if "synchronous_commit" in q["sql"]]
