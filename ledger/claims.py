@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 
@@ -26,7 +26,7 @@ from ledger import conf
 from ledger.models import AttemptOutcome, FunctionAttempt, FunctionRun, RunReason, RunStatus
 from ledger.registry import FunctionSpec, get_function
 from ledger.services import bounded
-from ledger.slots import slot_acquire, slot_release
+from ledger.slots import slot_acquire, slot_mark_waiters, slot_release
 
 logger = logging.getLogger(__name__)
 HOSTNAME = socket.gethostname()
@@ -52,50 +52,89 @@ class _LostRace(Exception):
     pass
 
 
-def function_run_claim(*, run_id: int, spec: FunctionSpec, now, inline: bool = False) -> Claim:
-    """queued -> running under a new claim token, a lease and a concurrency slot."""
-    try:
-        with transaction.atomic():
-            run = FunctionRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).first()
-            if run is None:
-                return Claim(ClaimKind.NOTHING)
-            if run.next_attempt_at and run.next_attempt_at > now:
-                return Claim(ClaimKind.NOT_DUE, run)
-            if _succeeded_already(run):
-                _end_unclaimed(run, RunStatus.SKIPPED, RunReason.IDEMPOTENT_DUPLICATE, now)
+def function_run_claim(*, run_id: int, spec: FunctionSpec, now, inline: bool = False,
+                       run: FunctionRun | None = None) -> Claim:
+    """queued -> running under a new claim token, a lease and a concurrency slot.
+
+    ``run`` is the row as the caller last read it (read here when not given): the claim's UPDATE
+    is a compare-and-set on ``status='queued'`` *and* the attempt number read, so when it matches
+    nothing changed since the read and the claimed row is the read row plus the values set here,
+    with no read inside the transaction and none after. When it matches nothing the run is read
+    again and the claim retried (a run taken back and queued again between the read and the
+    claim), so a stale read never loses a delivery.
+    """
+    for _ in range(3):
+        if run is None:
+            run = FunctionRun.objects.filter(pk=run_id).first()
+        if run is None or run.status != RunStatus.QUEUED:
+            return Claim(ClaimKind.NOTHING)
+        if run.next_attempt_at and run.next_attempt_at > now:
+            return Claim(ClaimKind.NOT_DUE, run)
+        try:
+            return _claim_once(run, spec, now, inline)
+        except _LostRace:
+            run = None  # changed since the read: read again and decide again
+    return Claim(ClaimKind.NOTHING)
+
+
+def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool) -> Claim:
+    with transaction.atomic():
+        if _succeeded_already(run):
+            _end_unclaimed(run, RunStatus.SKIPPED, RunReason.IDEMPOTENT_DUPLICATE, now)
+            return Claim(ClaimKind.SKIPPED, run)
+        if slot_acquire(run=run, limit=spec.concurrency_limit, now=now) is None:
+            if inline:
+                _end_unclaimed(run, RunStatus.SKIPPED, RunReason.LOCKED, now)
                 return Claim(ClaimKind.SKIPPED, run)
-            if slot_acquire(run=run, limit=spec.concurrency_limit, now=now) is None:
-                if inline:
-                    _end_unclaimed(run, RunStatus.SKIPPED, RunReason.LOCKED, now)
-                    return Claim(ClaimKind.SKIPPED, run)
-                # Not sent any more: the holder's finish (or the sweeper) sends it.
-                FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-                    enqueued_at=None)
-                return Claim(ClaimKind.BUSY, run)
-            token = uuid.uuid4()
-            claimed = FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-                status=RunStatus.RUNNING,
-                claim_token=token,
-                attempt=F("attempt") + 1,
-                started_at=Coalesce(F("started_at"), now),
-                heartbeat_at=now,
-                lease_expires_at=lease_expiry(spec=spec, attempt_started_at=now, now=now),
-                next_attempt_at=None,
-            )
-            if not claimed:
-                raise _LostRace
-            run.refresh_from_db()
-            attempt = FunctionAttempt.objects.create(
-                run=run,
-                number=run.attempt,
-                claim_token=token,
-                started_at=now,
-                worker_host=HOSTNAME[:255],
-                worker_pid=os.getpid(),
-            )
-            return Claim(ClaimKind.CLAIMED, run, token, attempt)
-    except _LostRace:
-        return Claim(ClaimKind.NOTHING)
+            # Not sent any more: the holder's finish (or the sweeper) sends it.
+            if not _unclaimed(run).update(enqueued_at=None):
+                raise _LostRace  # claimed since the read (perhaps the slot's holder is itself)
+            if not slot_mark_waiters(run=run):
+                raise _LostRace  # the holders released meanwhile: claim again
+            return Claim(ClaimKind.BUSY, run)
+        token = uuid.uuid4()
+        claimed_values = dict(
+            status=RunStatus.RUNNING,
+            claim_token=token,
+            heartbeat_at=now,
+            lease_expires_at=lease_expiry(spec=spec, attempt_started_at=now, now=now),
+            next_attempt_at=None,
+        )
+        claimed = _unclaimed(run).exclude(next_attempt_at__gt=now).update(
+            attempt=F("attempt") + 1, started_at=Coalesce(F("started_at"), now), **claimed_values
+        )
+        if not claimed:
+            raise _LostRace  # rolls back the slot taken above
+        _commit_without_waiting_for_disk()
+        # The row matched the read (same status and attempt), so it now holds exactly these.
+        for field, value in claimed_values.items():
+            setattr(run, field, value)
+        run.attempt += 1
+        run.started_at = run.started_at or now
+        attempt = FunctionAttempt.objects.create(
+            run=run,
+            number=run.attempt,
+            claim_token=token,
+            started_at=now,
+            worker_host=HOSTNAME[:255],
+            worker_pid=os.getpid(),
+        )
+        return Claim(ClaimKind.CLAIMED, run, token, attempt)
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """PostgreSQL: this claim's COMMIT returns before its WAL reaches the disk.
+
+    Safe for a claim (and only a claim, so it is set after the claim's UPDATE matched): a database
+    crash can lose at most the last moments of such commits, and a lost claim leaves the run
+    `queued` with no attempt row, so it is claimed again (a delivery that already ran it makes it
+    run again: at least once, as with a killed worker). The finish stays synchronous, and WAL is
+    flushed in order, so once a finish is durable its claim is too. Skips and busy marks are not
+    claims and keep the synchronous commit.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def lease_expiry(*, spec: FunctionSpec, attempt_started_at, now):
@@ -116,10 +155,14 @@ def _succeeded_already(run: FunctionRun) -> bool:
     )
 
 
+def _unclaimed(run: FunctionRun):
+    """The run's row while it is still as the caller read it: queued, same attempt."""
+    return FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED, attempt=run.attempt)
+
+
 def _end_unclaimed(run: FunctionRun, status: RunStatus, reason: RunReason, now) -> None:
-    FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-        status=status, reason=reason, finished_at=now
-    )
+    if not _unclaimed(run).update(status=status, reason=reason, finished_at=now):
+        raise _LostRace
     run.refresh_from_db()
 
 
@@ -151,9 +194,11 @@ def function_run_finish(*, run: FunctionRun, claim: Claim, outcome: Outcome, now
     """Record the attempt's outcome, fenced by the claim token.
 
     The run ends succeeded or failed, or goes back to queued for its next attempt. A worker that
-    lost its lease (taken back by the sweeper) changes nothing. Returns the run as stored.
+    lost its lease (taken back by the sweeper) changes nothing. Returns the run as stored, with
+    ``slot_waiters``: whether a run waits for the slot this finish released.
     """
     spec = get_function(run.function)
+    run.slot_waiters = False
     started_at = claim.attempt.started_at
     attempt_ms = _ms(now - started_at)
     retry = (
@@ -162,58 +207,57 @@ def function_run_finish(*, run: FunctionRun, claim: Claim, outcome: Outcome, now
         and run.attempt < run.max_attempts
     )
     error = bounded(outcome.error)
-    # The run row first, then the attempt: the same lock order as the take-back, so the two
-    # never deadlock on PostgreSQL.
-    with transaction.atomic():
-        mine = FunctionRun.objects.filter(
-            pk=run.pk, claim_token=claim.token, status=RunStatus.RUNNING
-        )
-        released = dict(claim_token=None, lease_expires_at=None)
-        if outcome.attempt == AttemptOutcome.SUCCEEDED:
-            updated = _record_success(mine, run, outcome, now, released)
-        elif retry:
-            delay = timedelta(seconds=spec.backoff_seconds(run.attempt))
-            updated = mine.update(
-                status=RunStatus.QUEUED, next_attempt_at=now + delay, enqueued_at=None,
-                error=error, **released,
-            )
-        else:
-            timed_out = outcome.attempt == AttemptOutcome.TIMEOUT
-            updated = mine.update(
-                status=RunStatus.FAILED,
-                reason=RunReason.TIMEOUT if timed_out else RunReason.ERROR,
-                finished_at=now, duration_ms=_ms(now - run.started_at), error=error, **released,
-            )
-        if updated:
-            FunctionAttempt.objects.filter(pk=claim.attempt.pk).update(
-                outcome=outcome.attempt, finished_at=now, duration_ms=attempt_ms, error=error,
-            )
-            slot_release(run_id=run.pk)
+    released = dict(claim_token=None, lease_expires_at=None)
+    if outcome.attempt == AttemptOutcome.SUCCEEDED:
+        values = dict(status=RunStatus.SUCCEEDED, reason="", finished_at=now,
+                      duration_ms=_ms(now - run.started_at), result=outcome.result, error="")
+    elif retry:
+        delay = timedelta(seconds=spec.backoff_seconds(run.attempt))
+        values = dict(status=RunStatus.QUEUED, next_attempt_at=now + delay, enqueued_at=None,
+                      error=error)
+    else:
+        timed_out = outcome.attempt == AttemptOutcome.TIMEOUT
+        values = dict(status=RunStatus.FAILED,
+                      reason=RunReason.TIMEOUT if timed_out else RunReason.ERROR,
+                      finished_at=now, duration_ms=_ms(now - run.started_at), error=error)
+    values.update(released)
+    try:
+        updated = _record(run, claim, outcome, values, attempt_ms, error, now)
+    except IntegrityError:
+        # Only a success can collide: another run with the same idempotency key succeeded
+        # first. The whole transaction rolled back (no savepoint on the common path): redo it.
+        if values["status"] != RunStatus.SUCCEEDED or not run.idempotency_key:
+            raise
+        values.update(status=RunStatus.SKIPPED, reason=RunReason.IDEMPOTENT_DUPLICATE)
+        updated = _record(run, claim, outcome, values, attempt_ms, error, now)
     if not updated:
         logger.warning(
             "run finished after losing its lease; its outcome was not recorded",
             extra={"action": "run_finish_fenced", "run_id": run.pk, "attempt": run.attempt,
                    "outcome": outcome.attempt, "correlation_id": run.correlation_id},
         )
-    run.refresh_from_db()
+        run.refresh_from_db()
+        return run
+    # The fenced UPDATE matched, so the row now holds exactly these values: no read back.
+    for field, value in values.items():
+        setattr(run, field, value)
     return run
 
 
-def _record_success(mine, run: FunctionRun, outcome: Outcome, now, released: dict) -> int:
-    values = dict(
-        reason="",
-        finished_at=now,
-        duration_ms=_ms(now - run.started_at),
-        result=outcome.result,
-        error="",
-        **released,
-    )
-    try:
-        with transaction.atomic():
-            return mine.update(status=RunStatus.SUCCEEDED, **values)
-    except IntegrityError:  # another run with the same idempotency key succeeded first
-        values["reason"] = RunReason.IDEMPOTENT_DUPLICATE
-        return mine.update(status=RunStatus.SKIPPED, **values)
+def _record(run: FunctionRun, claim: Claim, outcome: Outcome, values: dict, attempt_ms: int,
+            error: str, now) -> int:
+    # The run row first, then the attempt: the same lock order as the take-back, so the two
+    # never deadlock on PostgreSQL.
+    with transaction.atomic():
+        updated = FunctionRun.objects.filter(
+            pk=run.pk, claim_token=claim.token, status=RunStatus.RUNNING
+        ).update(**values)
+        if updated:
+            FunctionAttempt.objects.filter(pk=claim.attempt.pk).update(
+                outcome=outcome.attempt, finished_at=now, duration_ms=attempt_ms, error=error,
+            )
+            run.slot_waiters = slot_release(run_id=run.pk)
+    return updated
 
 
 def function_run_take_back(*, run: FunctionRun, now) -> FunctionRun | None:

@@ -165,6 +165,10 @@ class ConcurrencySlot(models.Model):
     slot = models.PositiveIntegerField()
     run = models.OneToOneField(FunctionRun, on_delete=models.CASCADE, related_name="slot")
     acquired_at = models.DateTimeField()
+    # A claim found every slot of (function, key) held and left its run waiting: the release of
+    # this slot wakes the oldest waiting run (``runner._hand_on``). Unset: no run can be waiting
+    # for it, so the release looks for none.
+    waiters = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

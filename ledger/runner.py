@@ -15,7 +15,6 @@ import time
 import traceback
 from contextlib import contextmanager
 
-from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from ledger import conf
@@ -25,10 +24,10 @@ from ledger.claims import (
     Outcome,
     function_run_claim,
     function_run_finish,
-    function_run_heartbeat,
     function_run_take_back,
 )
 from ledger.exceptions import RunTimedOut, UnknownFunction
+from ledger.heartbeat import heartbeat
 from ledger.models import AttemptOutcome, FunctionRun, RunReason, RunStatus
 from ledger.registry import FunctionSpec, get_function
 from ledger.services import (
@@ -65,11 +64,12 @@ def execute_run(run_id: int, *, inline: bool = False) -> FunctionRun | None:
             return run
         time.sleep(wait)
         now = timezone.now()
-    claim = function_run_claim(run_id=run_id, spec=spec, now=now, inline=inline)
+    claim = function_run_claim(run_id=run_id, spec=spec, now=now, inline=inline, run=run)
     if claim.kind == ClaimKind.BUSY:
         # The holder may have released the slot before our "waiting" mark committed, and then
         # found nobody to wake: look once more, now that the mark is visible to everyone.
-        claim = function_run_claim(run_id=run_id, spec=spec, now=timezone.now(), inline=inline)
+        claim = function_run_claim(run_id=run_id, spec=spec, now=timezone.now(), inline=inline,
+                                   run=claim.run)
     if claim.kind != ClaimKind.CLAIMED:
         _log_unclaimed(run, claim)
         return claim.run
@@ -101,7 +101,7 @@ def _call(spec: FunctionSpec, claim: Claim, *, inline: bool) -> Outcome:
            "correlation_id": run.correlation_id}
     logger.info("run started", extra={"action": "run_started", **log})
     try:
-        with _heartbeat(spec, claim), _timeout(spec.timeout_seconds, enabled=not inline):
+        with heartbeat(spec, claim), _timeout(spec.timeout_seconds, enabled=not inline):
             result = spec.func(dict(run.payload))
         outcome = Outcome(AttemptOutcome.SUCCEEDED, result=_small_json(result))
     except RunTimedOut:
@@ -122,16 +122,23 @@ def _call(spec: FunctionSpec, claim: Claim, *, inline: bool) -> Outcome:
 
 def _hand_on(run: FunctionRun) -> None:
     """After an attempt: send the run's next attempt when it is due soon (a later one is the
-    sweeper's), and wake the oldest run waiting for the slot just released."""
+    sweeper's), and wake the oldest run waiting for the slot just released.
+
+    Only a slot marked by a claim that found it held can have a run waiting for it
+    (``slots.slot_mark_waiters``), so an uncontended run looks for none. The two oldest waiting
+    runs are sent: one takes the slot, the other finds it held and marks it again, so each
+    release passes the wake-up on until nobody waits."""
     now = timezone.now()
     try:
         if run.status == RunStatus.QUEUED and not run.inline and _due_soon(run, now):
             function_run_send(run=run, now=now)
-        waiting = function_run_next_waiting(
-            function=run.function, concurrency_key=run.concurrency_key, now=now
-        )
-        if waiting is not None and waiting.pk != run.pk:
-            function_run_send(run=waiting, now=now)
+        if not getattr(run, "slot_waiters", True):
+            return
+        for waiting in function_run_next_waiting(
+            function=run.function, concurrency_key=run.concurrency_key, now=now, count=2
+        ):
+            if waiting.pk != run.pk:
+                function_run_send(run=waiting, now=now)
     except Exception:  # the broker is down: the sweeper sends them later
         logger.exception("could not hand on after a run", extra={"action": "run_hand_on_failed",
                                                                   "run_id": run.pk})
@@ -159,39 +166,6 @@ def _fail_unknown(run: FunctionRun, error: Exception) -> None:
         status=RunStatus.FAILED, reason=RunReason.ERROR, finished_at=timezone.now(),
         error=bounded(str(error)), claim_token=None, lease_expires_at=None,
     )
-
-
-@contextmanager
-def _heartbeat(spec: FunctionSpec, claim: Claim):
-    """Renew the lease every few seconds from a thread, with its own connection."""
-    stop = threading.Event()
-    interval = conf.heartbeat_seconds()
-
-    def beat():
-        try:
-            while not stop.wait(interval):
-                try:
-                    still_ours = function_run_heartbeat(
-                        run_id=claim.run.pk, token=claim.token, spec=spec,
-                        attempt_started_at=claim.attempt.started_at, now=timezone.now(),
-                    )
-                except DatabaseError:
-                    logger.warning("heartbeat failed", exc_info=True,
-                                   extra={"action": "run_heartbeat_failed",
-                                          "run_id": claim.run.pk})
-                    continue
-                if not still_ours:
-                    return
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{claim.run.pk}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 @contextmanager

@@ -186,14 +186,15 @@ def _timeout(run: FunctionRun) -> int:
 # --- waiting for a slot --------------------------------------------------------------------
 
 
-def function_run_next_waiting(*, function: str, concurrency_key: str, now) -> FunctionRun | None:
-    """The oldest queued run waiting for a slot of this (function, key), with no delivery out."""
-    return (
+def function_run_next_waiting(*, function: str, concurrency_key: str, now,
+                              count: int = 1) -> list[FunctionRun]:
+    """The oldest ``count`` queued runs waiting for a slot of this (function, key), with no
+    delivery out."""
+    return list(
         FunctionRun.objects.filter(
             function=function, concurrency_key=concurrency_key, status=RunStatus.QUEUED,
             inline=False, enqueued_at__isnull=True,
         )
         .exclude(next_attempt_at__gt=now)
-        .order_by("queued_at", "pk")
-        .first()
+        .order_by("queued_at", "pk")[:count]
     )

@@ -4,17 +4,25 @@ The lock is a row per held slot, unique on (function, key, slot number), so the 
 enforces the limit across processes and machines on SQLite and PostgreSQL alike. A slot whose
 run is no longer running under a live lease is stale: the next claimant deletes it and takes it,
 so a dead worker never holds a slot past its lease. Call these inside the claim's transaction.
+
+A run that finds every slot held marks them (``waiters``) so the release knows to wake it; a
+release of an unmarked slot looks for no waiting run. A try is one ``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL, SQLite >= 3.24): a taken slot
+leaves the transaction usable, so no savepoint per try.
 """
 
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.db.models import Q
 
 from ledger.models import ConcurrencySlot, FunctionRun, RunStatus
 
 
 def slot_acquire(*, run: FunctionRun, limit: int, now) -> int | None:
-    """Take a free slot for ``run``; the slot number, or None when all ``limit`` are held."""
-    ConcurrencySlot.objects.filter(run=run).delete()  # a leftover of this run's earlier attempt
+    """Take a free slot for ``run``; the slot number, or None when all ``limit`` are held.
+
+    ``run.attempt`` is the number of attempts started before this claim: on the first (0) the run
+    never held a slot, so there is no leftover to delete."""
+    if run.attempt:
+        ConcurrencySlot.objects.filter(run=run).delete()  # a leftover of an earlier attempt
     for number in range(limit):
         if _try_insert(run, number, now):
             return number
@@ -27,20 +35,41 @@ def slot_acquire(*, run: FunctionRun, limit: int, now) -> int | None:
     return None
 
 
-def slot_release(*, run_id: int) -> None:
-    ConcurrencySlot.objects.filter(run_id=run_id).delete()
+def slot_mark_waiters(*, run: FunctionRun) -> bool:
+    """Every slot was held when ``run`` tried: mark the held slots so that their release wakes a
+    waiting run. False when none is held any more (released meanwhile: claim again).
+
+    On PostgreSQL a release committing meanwhile either comes first (nothing marked: False) or
+    waits for this transaction's row lock and then sees the mark; SQLite serializes writers."""
+    return bool(ConcurrencySlot.objects.filter(
+        function=run.function, key=run.concurrency_key).update(waiters=True))
+
+
+def slot_release(*, run_id: int) -> bool:
+    """Release the run's slot; True when a waiting run had marked it (wake one)."""
+    qn = connection.ops.quote_name
+    meta = ConcurrencySlot._meta
+    with connection.cursor() as cursor:
+        # DELETE ... RETURNING: PostgreSQL, SQLite >= 3.35.
+        cursor.execute(
+            f"DELETE FROM {qn(meta.db_table)} WHERE {qn(meta.get_field('run').column)} = %s "
+            f"RETURNING {qn(meta.get_field('waiters').column)}",
+            [run_id],
+        )
+        return any(bool(waiters) for (waiters,) in cursor.fetchall())
 
 
 def _try_insert(run: FunctionRun, number: int, now) -> bool:
-    try:
-        with transaction.atomic():
-            ConcurrencySlot.objects.create(
-                function=run.function,
-                key=run.concurrency_key,
-                slot=number,
-                run=run,
-                acquired_at=now,
-            )
-    except IntegrityError:
-        return False
-    return True
+    """True when the slot row was inserted; False when (function, key, slot) is taken."""
+    meta = ConcurrencySlot._meta
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(meta.get_field(name).column)
+                        for name in ("function", "key", "slot", "run", "acquired_at", "waiters"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            [run.function, run.concurrency_key, number, run.pk,
+             connection.ops.adapt_datetimefield_value(now), False],
+        )
+        return cursor.rowcount == 1
