@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ledger', '0003_run_overlap_key'),
+        ('ledger', '0004_slot_waiters'),
     ]
 
     operations = [
