@@ -324,19 +324,6 @@ def _duplicate(window: DispatchWindow, payload: dict) -> TriggerOutcome:
     return TriggerOutcome(Mode.DUPLICATE, payload, list(window.task_ids), window)
 
 
-def dispatch_windows_prune(*, now, batch_size: int = 500) -> int:
-    """Delete windows past retention in one bounded batch. Returns how many went."""
-    cutoff = now - timedelta(days=conf.window_retention_days())
-    ids = list(
-        DispatchWindow.objects.filter(created_at__lt=cutoff)
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:batch_size]
-    )
-    if ids:
-        DispatchWindow.objects.filter(pk__in=ids).delete()
-    return len(ids)
-
-
 _URL_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
 _PASSWORD = re.compile(r"(password=)\S+", re.IGNORECASE)
 
