@@ -7,7 +7,6 @@ import time
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import override_settings
 from django_q.conf import Conf
 from django_q.models import OrmQ
@@ -16,22 +15,10 @@ from freezegun import freeze_time
 from cron.models import DispatchWindow, WindowStatus
 from ledger.enqueue import broker_is_transactional, reset_broker
 from ledger.models import FunctionRun, RunReason, RunStatus
+from tests.db_faults import table_missing
 
 URL = "/api/cron/background-jobs"
 NOW = "2026-02-17T19:31:30Z"
-
-
-@contextlib.contextmanager
-def orm_queue_table_missing():
-    """The database refuses the broker's INSERT: its table is renamed away, then restored."""
-    table = OrmQ._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
 
 
 def free_port() -> int:
@@ -84,7 +71,7 @@ def own_redis(monkeypatch):
 def broker_down(own_redis):
     """The broker refusing work, whichever broker this run uses."""
     if own_redis is None:
-        return orm_queue_table_missing()
+        return table_missing(OrmQ)
     own_redis.stop()
     return contextlib.nullcontext()
 
@@ -146,7 +133,7 @@ def test_enqueue_failure__on_the_orm_broker_nothing_is_left_behind(cron_client):
     """On the ORM broker the window, runs and enqueue roll back together."""
     if not broker_is_transactional():
         pytest.skip("the ORM broker is not configured (REDIS_URL is set)")
-    with freeze_time(NOW), orm_queue_table_missing():
+    with freeze_time(NOW), table_missing(OrmQ):
         assert cron_client.get(URL).status_code == 503
     assert not DispatchWindow.objects.exists()
     assert not FunctionRun.objects.exists()

@@ -3,11 +3,11 @@
 import json
 
 import pytest
-from django.db import DatabaseError
 from django.test import Client, override_settings
 from django_q.models import OrmQ
 
 from tests.conftest import on_postgres, on_redis
+from tests.db_faults import table_missing
 from tests.webhooks.helpers import body_of, fixture_body, fixture_payload, post
 from webhooks.models import DrainDoorbell, EventStatus, WebhookEvent
 
@@ -247,16 +247,11 @@ def test_ingest__inline_transient_failure_stays_pending_for_retry():
     assert "UnknownWorkspace" in event.last_error
 
 
-@pytest.mark.django_db
-def test_ingest__database_down_is_503_with_retry_after(monkeypatch):
-    """The store fails: 503 with Retry-After, so the provider retries."""
-    from webhooks import services
-
-    def down(values):
-        raise DatabaseError("connection refused")
-
-    monkeypatch.setattr(services, "_insert_or_nothing", down)
-    response = post(Client(), fixture_body("email_sent__basic"))
+@pytest.mark.django_db(transaction=True)  # the failed INSERT must not abort a test transaction
+def test_ingest__database_down_is_503_with_retry_after():
+    """The store fails (the database refuses the INSERT): 503 with Retry-After."""
+    with table_missing(WebhookEvent):
+        response = post(Client(), fixture_body("email_sent__basic"))
     assert response.status_code == 503
     assert int(response["Retry-After"]) > 0
     assert response.json()["retryable"] is True
