@@ -40,14 +40,14 @@ ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 class FunctionRun(models.Model):
     function = models.CharField(max_length=100)  # indexed first in ledger_run_slot
-    cron = models.CharField(max_length=100, blank=True, db_index=True)
-    dispatch_key = models.CharField(max_length=255, blank=True, db_index=True)
+    cron = models.CharField(max_length=100, blank=True)
+    dispatch_key = models.CharField(max_length=255, blank=True)  # indexed: ledger_run_dispatch_key
     # One success per (function, idempotency_key); defaults to the dispatch key.
     idempotency_key = models.CharField(max_length=255, blank=True)
     concurrency_key = models.CharField(max_length=255, blank=True)
     # Deterministic id of a dispatched run ("bg-process:<24 hex>"); null for inline runs.
-    task_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
-    correlation_id = models.CharField(max_length=128, blank=True, db_index=True)
+    task_id = models.CharField(max_length=100, null=True, blank=True)  # unique: ledger_run_task_id
+    correlation_id = models.CharField(max_length=128, blank=True)  # indexed: ledger_run_correlation
     source = models.CharField(max_length=32)
     params = models.JSONField(default=dict, blank=True)
     payload = models.JSONField(default=dict, blank=True)
@@ -79,7 +79,11 @@ class FunctionRun(models.Model):
 
     class Meta:
         ordering = ["-queued_at", "-id"]
+        # Uniqueness and indexes are declared here, not with unique=True / db_index=True on the
+        # fields: on PostgreSQL those build a second "_like" (varchar_pattern_ops) index per
+        # column that no query uses and every dispatch pays for on each run row it inserts.
         constraints = [
+            models.UniqueConstraint(fields=["task_id"], name="ledger_run_task_id"),
             models.UniqueConstraint(
                 fields=["function", "idempotency_key"],
                 condition=Q(status="succeeded") & ~Q(idempotency_key=""),
@@ -108,6 +112,10 @@ class FunctionRun(models.Model):
                 condition=Q(status__in=["queued", "running"]),
             ),
             models.Index(fields=["function", "concurrency_key", "status"], name="ledger_run_slot"),
+            # The window's runs (admin links, the window maintenance) and an operator's search
+            # by correlation id. Nothing filters runs by cron alone often enough to pay for one.
+            models.Index(fields=["dispatch_key"], name="ledger_run_dispatch_key"),
+            models.Index(fields=["correlation_id"], name="ledger_run_correlation"),
             # Pruning reads finished runs only; queued and running ones stay out of this index.
             models.Index(fields=["finished_at"], name="ledger_run_finished",
                          condition=Q(finished_at__isnull=False)),

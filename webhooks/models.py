@@ -28,7 +28,7 @@ class EventSource(models.TextChoices):
 class WebhookEvent(models.Model):
     provider = models.CharField(max_length=32, default="inboxxia")
     event_type = models.CharField(max_length=64)
-    dedupe_key = models.CharField(max_length=255, unique=True)
+    dedupe_key = models.CharField(max_length=255)  # unique: webhook_event_dedupe_key
     webhook_id = models.CharField(max_length=255, blank=True)  # the webhook-id header, if any
     lead_email = models.CharField(max_length=254, blank=True)  # for admin search
     source = models.CharField(max_length=16, choices=EventSource.choices, default=EventSource.HTTP)
@@ -55,6 +55,11 @@ class WebhookEvent(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # Not unique=True on the field: on PostgreSQL that also builds a "_like" index no query
+        # uses, paid on every ingest. ON CONFLICT (dedupe_key) infers this constraint.
+        constraints = [
+            models.UniqueConstraint(fields=["dedupe_key"], name="webhook_event_dedupe_key"),
+        ]
         indexes = [
             # Claiming reads only due pending rows, however many finished ones pile up.
             models.Index(fields=["next_attempt_at", "id"], condition=Q(status="pending"),
