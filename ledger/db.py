@@ -4,6 +4,34 @@ from django.db import connection
 from django.db.models import Model
 
 
+def insert_objects(objs: list[Model]) -> None:
+    """One plain ``INSERT … VALUES (…), (…) RETURNING id`` for new instances of one model; sets
+    their primary keys. What ``bulk_create`` does, without its per-field machinery (on
+    PostgreSQL it builds an ``UNNEST`` of typed arrays that costs more to write and to parse
+    than the rows it carries): on the dispatch hot path that was a third of a request."""
+    if not objs:
+        return
+    meta = objs[0]._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    row = f"({', '.join(['%s'] * len(fields))})"
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES {', '.join([row] * len(objs))} RETURNING {quote(meta.pk.column)}"
+    )
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection)
+              for obj in objs for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [pk for (pk,) in cursor.fetchall()]
+    # PostgreSQL and SQLite return a multi-row VALUES insert's rows in order (bulk_create
+    # relies on the same).
+    for obj, pk in zip(objs, ids, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
 def insert_or_nothing(model: type[Model], values: dict, *, conflict_field: str) -> int | None:
     """``INSERT … ON CONFLICT (conflict_field) DO NOTHING RETURNING id``.
 

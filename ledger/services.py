@@ -13,6 +13,7 @@ from enum import Enum
 from django.db import connection, transaction
 
 from ledger import conf
+from ledger.db import insert_objects
 from ledger.enqueue import broker_is_transactional, enqueue_run
 from ledger.models import ACTIVE_STATUSES, FunctionRun, RunReason, RunStatus
 from ledger.registry import get_function
@@ -76,7 +77,7 @@ def function_runs_create(*, requests: list[RunRequest], now, inline: bool = Fals
         if sent_in_transaction:
             for run in runs:
                 run.enqueued_at = now if run.status == RunStatus.QUEUED else None
-        FunctionRun.objects.bulk_create(runs)
+        insert_objects(runs)
     for run in runs:
         if run.status == RunStatus.SKIPPED:
             logger.info("run skipped by the overlap policy", extra={

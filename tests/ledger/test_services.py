@@ -3,7 +3,8 @@
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ledger import conf
@@ -11,7 +12,9 @@ from ledger.claims import Outcome, function_run_claim, function_run_finish
 from ledger.models import AttemptOutcome, FunctionRun, RunReason, RunStatus
 from ledger.registry import get_function
 from ledger.runner import execute_run, run_inline
-from ledger.services import RunRequest, Overlap, bounded, function_runs_cancel
+from ledger.services import (
+    RunRequest, Overlap, bounded, function_runs_cancel, function_runs_create,
+)
 from tests.ledger.helpers import attempts, fresh, run_create
 
 pytestmark = pytest.mark.django_db
@@ -115,3 +118,24 @@ def test_terminal_semantics__database_refuses_a_run_without_exactly_one_terminal
         values["finished_at"] = None
     with pytest.raises(IntegrityError), transaction.atomic():
         FunctionRun.objects.filter(pk=run.pk).update(**values)
+
+
+def test_runs_create__one_insert_and_each_object_gets_its_own_row():
+    """A dispatch's runs are one INSERT; each returned object carries the primary key of the
+    row holding its own function, task id and payload, and is saved like any loaded run."""
+    requests = [RunRequest(function=name, payload={"n": i}, source="command", task_id=f"t:{i}",
+                           cron="t-cron", dispatch_key="t-cron:k")
+                for i, name in enumerate(["t-ok", "t-slow", "t-ok"])]
+    with CaptureQueriesContext(connection) as queries:
+        runs = function_runs_create(requests=requests, now=timezone.now())
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1
+    assert len({run.pk for run in runs}) == 3
+    for i, run in enumerate(runs):
+        stored = fresh(run)
+        assert (stored.function, stored.task_id, stored.payload) == (
+            requests[i].function, f"t:{i}", {"n": i})
+        assert stored.updated_at is not None and stored.status == RunStatus.QUEUED
+    runs[1].error = "saved after insert"
+    runs[1].save(update_fields=["error"])
+    assert fresh(runs[1]).error == "saved after insert"
