@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -198,3 +199,38 @@ def have(tool: str) -> bool:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
+
+
+def time_statements(cases: dict, requests: int, connection, rounds: int = 5) -> None:
+    """Unprofiled wall time per request, and how much of it each kind of statement takes (the
+    first words of its SQL, timed around the driver call), cases alternated over rounds so
+    that a noisy neighbour weighs on each alike."""
+    spent = {name: defaultdict(float) for name in cases}
+    wall = defaultdict(float)
+    current = []
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            spent[current[0]][" ".join(sql.split()[:3])[:60]] += time.perf_counter() - started
+
+    per_round = max(1, requests // rounds)
+    with connection.execute_wrapper(timed):
+        for round_ in range(rounds):
+            for name, call in cases.items():
+                current[:] = [name]
+                started = time.perf_counter()
+                for i in range(per_round):
+                    call(round_ * per_round + i + 10_000)
+                wall[name] += time.perf_counter() - started
+    total = per_round * rounds
+    first = next(iter(cases))
+    for name in cases:
+        sql = sum(spent[name].values())
+        print(f"\n== timing {name}: {wall[name] / total * 1000:.2f} ms per request unprofiled "
+              f"({wall[first] / wall[name]:.2f} x the rate of "
+              f"{first}), {sql / total * 1000:.2f} ms of it in SQL")
+        for statement, seconds in sorted(spent[name].items(), key=lambda item: -item[1]):
+            print(f"   {seconds / total * 1000:6.2f} ms  {statement}")

@@ -60,6 +60,7 @@ def main() -> int:
             print(f"\n== {name}: HTTP {response.status_code}, {len(queries)} SQL statements")
             for query in queries.captured_queries:
                 print(f"   {query['time']}s  {query['sql'][:150]}")
+        common.time_statements(cases, args.requests, connection)
         for name, call in cases.items():
             profile = cProfile.Profile()
             profile.enable()

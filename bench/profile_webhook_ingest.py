@@ -59,6 +59,9 @@ def main() -> int:
             print(f"{path}: {len(queries)} statements")
             for query in queries:
                 print(f"  {query['time']:>6}s  {query['sql'][:200]}")
+        common.time_statements({"baseline": lambda i: post("/bench/webhook-baseline"),
+                                "ingest": lambda i: post("/api/webhooks/email")},
+                               args.requests, connection)
         for path in ("/api/webhooks/email", "/bench/webhook-baseline"):
             profiler = cProfile.Profile()
             started = time.perf_counter()
@@ -70,7 +73,7 @@ def main() -> int:
             print(f"\n{path}: {args.requests} requests in {seconds:.2f} s under cProfile "
                   f"({1000 * seconds / args.requests:.2f} ms/request)")
             pstats.Stats(profiler).sort_stats(
-                os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(25)
+                os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(int(os.environ.get("BENCH_PROFILE_TOP", "25")))
     finally:
         common.drop_database(DB_NAME)
     return 0
