@@ -20,7 +20,7 @@ from cron import conf, keys
 from cron.known_windows import known_window_recall, known_window_remember
 from cron.models import DispatchWindow, WindowStatus
 from cron.registry import CronDefinition
-from ledger.db import insert_or_nothing
+from ledger.db import commit_without_waiting_for_disk, insert_or_nothing
 from ledger.enqueue import broker_is_transactional
 from ledger.models import FunctionRun, RunReason, RunStatus
 from ledger.runner import run_inline
@@ -32,6 +32,7 @@ from ledger.services import (
     function_runs_cancel,
     function_runs_create,
     function_runs_enqueue,
+    function_runs_mark_sent,
 )
 
 logger = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ def dispatch_window_dispatch(*, trigger: Trigger, payload: dict) -> TriggerOutco
             runs = function_runs_create(requests=_run_requests(trigger, payload), now=now,
                                         sent_in_transaction=transactional)
             if transactional:
-                function_runs_enqueue(runs=runs, now=now)
+                function_runs_enqueue(runs=runs)
     except _WindowExists:
         return _dispatch_existing(trigger=trigger, payload=payload, now=now)
     if not transactional:
@@ -187,21 +188,29 @@ def _dispatch_existing(*, trigger: Trigger, payload: dict, now) -> TriggerOutcom
             return _duplicate(window, payload)
         runs = _reopen_runs(trigger, payload, now)
         if transactional:
-            function_runs_enqueue(runs=runs, now=now)
+            function_runs_enqueue(runs=runs)
     if not transactional:
         _push(window, runs, now)
     return _dispatched(trigger, payload, window, runs)
 
 
 def _push(window: DispatchWindow, runs: list[FunctionRun], now) -> None:
-    """Redis: push after the commit; a refusal marks the window retryable and re-raises."""
+    """Redis: push after the commit; a refusal marks the window retryable and re-raises.
+
+    Once pushed, the runs are stamped sent and the window ``enqueued`` in one transaction that
+    does not wait for the disk: if a database crash lost it, the runs would be re-sent by the
+    sweeper (a duplicate delivery finds nothing to claim) and the window settled by
+    background-maintenance, the same repair as a web process dying right after the push."""
     try:
-        function_runs_enqueue(runs=runs, now=now)
+        function_runs_enqueue(runs=runs)
     except BROKER_ERRORS as error:
         _window_mark_failed(window, runs, scrub(f"{type(error).__name__}: {error}"), now)
         raise
-    DispatchWindow.objects.filter(pk=window.pk).update(
-        status=WindowStatus.ENQUEUED, updated_at=now)
+    with transaction.atomic():
+        commit_without_waiting_for_disk()
+        function_runs_mark_sent(runs=runs, now=now)
+        DispatchWindow.objects.filter(pk=window.pk).update(
+            status=WindowStatus.ENQUEUED, updated_at=now)
     window.status = WindowStatus.ENQUEUED
 
 

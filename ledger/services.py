@@ -167,17 +167,24 @@ def function_run_send(*, run: FunctionRun, now) -> None:
         FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(enqueued_at=now)
 
 
-def function_runs_enqueue(*, runs: list[FunctionRun], now) -> None:
-    """Hand a dispatch's queued runs to the broker inside the caller's transaction (ORM broker:
-    their ``enqueued_at`` was stamped at creation) or after its commit (Redis: stamped here, in
-    one UPDATE, once every push went through). Raises the broker's error."""
-    queued = [run for run in runs if run.status == RunStatus.QUEUED]
-    for run in queued:
-        enqueue_run(run.pk, task_name=run.task_id or f"run:{run.pk}",
-                    timeout_seconds=_timeout(run))
-    if queued and not broker_is_transactional():
-        FunctionRun.objects.filter(pk__in=[run.pk for run in queued],
-                                   status=RunStatus.QUEUED).update(enqueued_at=now)
+def function_runs_enqueue(*, runs: list[FunctionRun]) -> None:
+    """Hand a dispatch's queued runs to the broker. ORM broker: inside the caller's transaction,
+    their ``enqueued_at`` stamped at creation. Redis: after the commit, and the caller then
+    records them sent (``function_runs_mark_sent``). Raises the broker's error."""
+    for run in runs:
+        if run.status == RunStatus.QUEUED:
+            enqueue_run(run.pk, task_name=run.task_id or f"run:{run.pk}",
+                        timeout_seconds=_timeout(run))
+
+
+def function_runs_mark_sent(*, runs: list[FunctionRun], now) -> None:
+    """Redis: stamp ``enqueued_at`` once every push of the dispatch went through (one UPDATE).
+    A crash before it leaves them unstamped and the sweeper sends them again; a duplicate
+    delivery finds nothing to claim."""
+    queued = [run.pk for run in runs if run.status == RunStatus.QUEUED]
+    if queued:
+        FunctionRun.objects.filter(pk__in=queued, status=RunStatus.QUEUED).update(
+            enqueued_at=now)
 
 
 def _timeout(run: FunctionRun) -> int:
