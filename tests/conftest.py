@@ -6,6 +6,7 @@ from django.test import Client
 from django_q.conf import Conf
 
 from cron.known_windows import known_windows_forget
+from webhooks.doorbell import doorbell_forget
 from cron.registry import CronDefinition, CronFunction, register_cron, unregister_cron
 from ledger.enqueue import broker
 from ledger.registry import register_function, unregister_function
@@ -81,10 +82,13 @@ def make_cron(make_function):
 
 @pytest.fixture(autouse=True)
 def _forget_known_windows():
-    """Each test's database starts empty; so must this process's memory of its windows."""
+    """Each test's database starts empty; so must this process's memory of its windows and of
+    a waiting drain."""
     known_windows_forget()
+    doorbell_forget()
     yield
     known_windows_forget()
+    doorbell_forget()
 
 
 @pytest.fixture(autouse=True)

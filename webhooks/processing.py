@@ -91,9 +91,13 @@ def _process(*, event: ClaimedEvent, clock, cache: dict) -> Result:
 
 
 def webhook_events_drain(*, budget_seconds: float | None = None, worker: str | None = None,
-                         batch_size: int | None = None, clock=timezone.now) -> dict:
+                         batch_size: int | None = None, clock=timezone.now,
+                         linger_until: float | None = None) -> dict:
     """Process due events until none are left or ``budget_seconds`` is spent (a claimed batch
-    is always finished). Rescues expired leases first."""
+    is always finished). Rescues expired leases first.
+
+    ``linger_until`` (a ``time.monotonic()`` value): the last, empty claim must not start
+    before it; the drain waits and claims once more if it would (the doorbell's recall)."""
     budget = conf.drain_budget_seconds() if budget_seconds is None else budget_seconds
     deadline = time.monotonic() + budget
     worker = worker or worker_name()
@@ -101,10 +105,14 @@ def webhook_events_drain(*, budget_seconds: float | None = None, worker: str | N
     cache = {}
     webhook_events_rescue(now=clock())
     while time.monotonic() < deadline:
+        claimed_at = time.monotonic()
         batch = webhook_events_claim(now=clock(), limit=batch_size or conf.batch_size(),
                                      worker=worker)
         if not batch:
-            break
+            if linger_until is None or claimed_at >= linger_until:
+                break
+            time.sleep(max(0.0, linger_until - time.monotonic()))
+            continue
         for event in batch:
             counts[webhook_event_process(event=event, clock=clock, cache=cache).value] += 1
     processed = sum(counts.values())

@@ -9,8 +9,8 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from webhooks import processing
-from webhooks.doorbell import doorbell_ring
+from webhooks import doorbell, processing
+from webhooks.doorbell import doorbell_forget, doorbell_ring
 from webhooks.models import DrainDoorbell, EventStatus, WebhookEvent
 from webhooks.processing import webhook_events_drain
 from webhooks.services import webhook_event_ingest
@@ -37,6 +37,7 @@ def writes(queries) -> list[str]:
 def test_doorbell__already_rung_only_reads():
     """A pending, fresh flag: ringing again is one SELECT and no write (no row lock, no WAL)."""
     assert doorbell_ring(now=T0) is True
+    doorbell_forget()  # another process, or this one after the recall time
     with CaptureQueriesContext(connection) as queries:
         assert doorbell_ring(now=T0 + timedelta(seconds=5)) is False
     assert writes(queries.captured_queries) == []
@@ -48,7 +49,8 @@ def test_doorbell__already_rung_only_reads():
 def test_doorbell__clear_or_stale_flag_is_written_and_rings():
     """A cleared flag, and one set more than 120 s ago, are set again and enqueue a drain."""
     assert doorbell_ring(now=T0) is True
-    DrainDoorbell.objects.update(pending=False)
+    DrainDoorbell.objects.update(pending=False)  # a drain elsewhere, longer than the recall ago
+    doorbell_forget()
     with CaptureQueriesContext(connection) as queries:
         assert doorbell_ring(now=T0 + timedelta(seconds=1)) is True
     assert writes(queries.captured_queries)
@@ -72,7 +74,7 @@ def test_drain_on_doorbell__claims_small_batches_until_empty(test_handler, monke
 
     monkeypatch.setattr(processing, "webhook_events_claim", spy)
     assert drain_on_doorbell()["succeeded"] == 5
-    assert limits == [2, 2, 2, 2]
+    assert limits == [2, 2, 2, 2, 2]  # 2, 2, 1, none; none again after the doorbell's recall
 
 
 @pytest.mark.django_db
@@ -93,3 +95,44 @@ def test_drain__cache_is_shared_and_emptied_when_an_event_rolls_back(test_handle
     assert seen == [{}, {first: True}, {}]
     assert WebhookEvent.objects.get(pk=second).status == EventStatus.PENDING
     assert WebhookEvent.objects.get(pk=third).status == EventStatus.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_doorbell__a_waiting_drain_is_remembered_for_the_recall_time(monkeypatch):
+    """Within RECALL_SECONDS of seeing a drain waiting, a ring costs no query at all; after it,
+    or once the flag would be stale, the process asks the database again."""
+    clock = [1000.0]
+    monkeypatch.setattr(doorbell.time, "monotonic", lambda: clock[0])
+    assert doorbell_ring(now=T0) is True
+    with CaptureQueriesContext(connection) as queries:
+        assert doorbell_ring(now=T0 + timedelta(seconds=1)) is False
+    assert queries.captured_queries == []
+    clock[0] += doorbell.RECALL_SECONDS
+    with CaptureQueriesContext(connection) as queries:
+        assert doorbell_ring(now=T0 + timedelta(seconds=2)) is False
+    assert len(queries.captured_queries) == 1
+    with CaptureQueriesContext(connection) as queries:
+        assert doorbell_ring(now=T0 + timedelta(seconds=121)) is True  # stale: memory ignored
+    assert queries.captured_queries
+
+
+@pytest.mark.django_db
+def test_drain_on_doorbell__claims_again_after_the_recall_for_events_that_did_not_ring(
+        test_handler, monkeypatch):
+    """An event stored while a web process still remembers the drain as waiting does not ring;
+    the drain that cleared the flag claims once more after the recall time and processes it."""
+    seen = []
+    test_handler(lambda *, event: seen.append(event.payload["n"]))
+    waits = []
+    real_sleep = processing.time.sleep
+
+    def sleep(seconds):  # the delivery lands while the drain lingers
+        waits.append(seconds)
+        if len(waits) == 1:
+            ingest(1, first=77)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(processing.time, "sleep", sleep)
+    counts = drain_on_doorbell()
+    assert waits and 0 <= waits[0] <= doorbell.RECALL_SECONDS
+    assert (counts["succeeded"], seen) == (1, [77])
