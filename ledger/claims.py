@@ -19,6 +19,7 @@ from datetime import timedelta
 from enum import Enum
 
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from ledger import conf
 from ledger.models import AttemptOutcome, FunctionAttempt, FunctionRun, RunReason, RunStatus
@@ -99,6 +100,10 @@ def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool, *,
             if not slot_mark_waiters(run=run):
                 raise _LostRace  # the holders released meanwhile: claim again
             return Claim(ClaimKind.BUSY, run)
+        # The attempt starts after the slot is ours: on PostgreSQL the slot INSERT may have waited
+        # for the previous holder's finish to commit its release, so a ``now`` read before it
+        # could record this start before that finish (overlapping attempts in the ledger).
+        now = max(now, timezone.now())
         token = uuid.uuid4()
         claimed_values = dict(
             status=RunStatus.RUNNING,

@@ -1,6 +1,7 @@
 """The runner's fast path: a claim that carries the row it read, a finish without a read back,
 slots without savepoints, and the lazy per-process heartbeat thread."""
 
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -320,3 +321,32 @@ def test_finish__taken_back_meanwhile__writes_nothing_and_keeps_the_new_holders_
     first, second = attempts(run)
     assert (first.outcome, second.outcome) == (AttemptOutcome.ABANDONED, AttemptOutcome.RUNNING)
     assert ConcurrencySlot.objects.get().run_id == run.pk
+
+
+@pytest.mark.django_db(transaction=True)  # a real thread with its own connection
+def test_claim__that_waited_for_a_release__records_its_start_after_that_release():
+    """A claim whose slot INSERT waits for the holder's uncommitted release (PostgreSQL), or whose
+    transaction waits for the writer (SQLite), starts its attempt after the release committed,
+    so the ledger never shows the two attempts overlapping."""
+    holder, waiting = run_create("t-limited"), run_create("t-limited")
+    claim(holder)
+    asked_at = timezone.now()  # the claimant's clock read before it waits
+    got = {}
+
+    def claim_in_thread():
+        try:
+            got["claim"] = claim(waiting, now=asked_at)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        ConcurrencySlot.objects.filter(run=holder).delete()  # the finish's release, uncommitted
+        thread = threading.Thread(target=claim_in_thread)
+        thread.start()
+        time.sleep(0.5)
+        released_at = timezone.now()
+    thread.join(timeout=20)
+    assert got["claim"].kind == ClaimKind.CLAIMED
+    [attempt] = attempts(waiting)
+    assert attempt.started_at >= released_at > asked_at
+    assert fresh(waiting).started_at == attempt.started_at
