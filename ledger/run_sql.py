@@ -3,8 +3,8 @@
 - ``claim_update``: the claim's compare-and-set ``queued -> running``, with the idempotency check
   folded in (``NOT EXISTS`` a success of the same key), so the common claim needs no separate
   read. On PostgreSQL its ``RETURNING`` also turns ``synchronous_commit`` off for the rest of the
-  claim's transaction, only when the row matched (see ``claims._commit_without_waiting_for_disk``
-  for why that is safe), saving the separate ``SET LOCAL``.
+  claim's transaction, only when the row matched (``ASYNCHRONOUS_CLAIM_COMMIT`` in ``claims.py``
+  says why that is safe), saving the separate ``SET LOCAL``.
 - ``finish_in_one_statement`` (PostgreSQL): the fenced finish, the attempt's outcome and the
   slot's release as one statement (data-modifying CTEs), atomic by itself, so a finish costs one
   round trip and no BEGIN/COMMIT. SQLite has no data-modifying CTEs: ``claims`` finishes there in
@@ -30,7 +30,7 @@ def claim_update(*, run: FunctionRun, values: dict, now) -> bool:
 
     Matches only while the run is still queued with the attempt number read and due by ``now``
     (so nothing changed since the read) and, for a run with an idempotency key, while no other
-    run of the same function and key has succeeded (the partial unique index answers it). It
+    run of the same function and key has succeeded (a lookup in the partial unique index). It
     bumps ``attempt`` and sets ``started_at`` on the first attempt. False tells the caller only
     that it did not match: it reads the run again and decides why on its slow path."""
     assignments, params = _assignments(FunctionRun, values)
