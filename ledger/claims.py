@@ -19,12 +19,12 @@ from datetime import timedelta
 from enum import Enum
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
-from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from ledger import conf
 from ledger.models import AttemptOutcome, FunctionAttempt, FunctionRun, RunReason, RunStatus
 from ledger.registry import FunctionSpec, get_function
+from ledger.run_sql import claim_update, finish_in_one_statement
 from ledger.services import bounded
 from ledger.slots import slot_acquire, slot_mark_waiters, slot_release
 
@@ -63,7 +63,9 @@ def function_run_claim(*, run_id: int, spec: FunctionSpec, now, inline: bool = F
     again and the claim retried (a run taken back and queued again between the read and the
     claim), so a stale read never loses a delivery.
     """
-    for _ in range(3):
+    # The first try trusts the caller's read and the claim's own checks; a try that matched
+    # nothing reads the run again and decides carefully (the slow path).
+    for careful in (False, True, True, True):
         if run is None:
             run = FunctionRun.objects.filter(pk=run_id).first()
         if run is None or run.status != RunStatus.QUEUED:
@@ -71,18 +73,24 @@ def function_run_claim(*, run_id: int, spec: FunctionSpec, now, inline: bool = F
         if run.next_attempt_at and run.next_attempt_at > now:
             return Claim(ClaimKind.NOT_DUE, run)
         try:
-            return _claim_once(run, spec, now, inline)
+            return _claim_once(run, spec, now, inline, careful=careful)
         except _LostRace:
-            run = None  # changed since the read: read again and decide again
+            run = None  # changed since the read, or a duplicate: read again and decide again
     return Claim(ClaimKind.NOTHING)
 
 
-def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool) -> Claim:
+def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool, *,
+                careful: bool) -> Claim:
+    """One try, in one transaction. The fast path (not ``careful``) is a slot INSERT, the claim's
+    UPDATE (which also refuses an idempotent duplicate) and the attempt INSERT; the careful path
+    first looks for a success of the same key, so that a duplicate ends skipped instead of
+    failing the claim again."""
     with transaction.atomic():
-        if _succeeded_already(run):
-            _end_unclaimed(run, RunStatus.SKIPPED, RunReason.IDEMPOTENT_DUPLICATE, now)
-            return Claim(ClaimKind.SKIPPED, run)
+        if careful and _succeeded_already(run):
+            return _skip_duplicate(run, now)
         if slot_acquire(run=run, limit=spec.concurrency_limit, now=now) is None:
+            if not careful and _succeeded_already(run):
+                return _skip_duplicate(run, now)  # a duplicate never waits for a slot
             if inline:
                 _end_unclaimed(run, RunStatus.SKIPPED, RunReason.LOCKED, now)
                 return Claim(ClaimKind.SKIPPED, run)
@@ -92,6 +100,10 @@ def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool) -> Clai
             if not slot_mark_waiters(run=run):
                 raise _LostRace  # the holders released meanwhile: claim again
             return Claim(ClaimKind.BUSY, run)
+        # The attempt starts after the slot is ours: on PostgreSQL the slot INSERT may have waited
+        # for the previous holder's finish to commit its release, so a ``now`` read before it
+        # could record this start before that finish (overlapping attempts in the ledger).
+        now = max(now, timezone.now())
         token = uuid.uuid4()
         claimed_values = dict(
             status=RunStatus.RUNNING,
@@ -100,12 +112,10 @@ def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool) -> Clai
             lease_expires_at=lease_expiry(spec=spec, attempt_started_at=now, now=now),
             next_attempt_at=None,
         )
-        claimed = _unclaimed(run).exclude(next_attempt_at__gt=now).update(
-            attempt=F("attempt") + 1, started_at=Coalesce(F("started_at"), now), **claimed_values
-        )
-        if not claimed:
+        # One statement: the compare-and-set, the duplicate check and, on PostgreSQL, the commit
+        # without waiting for the disk (see ASYNCHRONOUS_CLAIM_COMMIT below).
+        if not claim_update(run=run, values=claimed_values, now=now):
             raise _LostRace  # rolls back the slot taken above
-        _commit_without_waiting_for_disk()
         # The row matched the read (same status and attempt), so it now holds exactly these.
         for field, value in claimed_values.items():
             setattr(run, field, value)
@@ -122,19 +132,19 @@ def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool) -> Clai
         return Claim(ClaimKind.CLAIMED, run, token, attempt)
 
 
-def _commit_without_waiting_for_disk() -> None:
-    """PostgreSQL: this claim's COMMIT returns before its WAL reaches the disk.
+def _skip_duplicate(run: FunctionRun, now) -> Claim:
+    _end_unclaimed(run, RunStatus.SKIPPED, RunReason.IDEMPOTENT_DUPLICATE, now)
+    return Claim(ClaimKind.SKIPPED, run)
 
-    Safe for a claim (and only a claim, so it is set after the claim's UPDATE matched): a database
-    crash can lose at most the last moments of such commits, and a lost claim leaves the run
-    `queued` with no attempt row, so it is claimed again (a delivery that already ran it makes it
-    run again: at least once, as with a killed worker). The finish stays synchronous, and WAL is
-    flushed in order, so once a finish is durable its claim is too. Skips and busy marks are not
-    claims and keep the synchronous commit.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
+
+# ASYNCHRONOUS_CLAIM_COMMIT. On PostgreSQL a claim's COMMIT returns before its WAL reaches the
+# disk (``run_sql.claim_update`` sets ``synchronous_commit`` off for the claim's transaction,
+# only when its UPDATE matched). Safe for a claim, and only a claim: a database crash can lose at
+# most the last moments of such commits, and a lost claim leaves the run `queued` with no
+# attempt row, so it is claimed again (a delivery that already ran it makes it run again: at
+# least once, as with a killed worker). The finish stays synchronous, and WAL is flushed in
+# order, so once a finish is durable its claim is too. Skips and busy marks are not claims and
+# keep the synchronous commit.
 
 
 def lease_expiry(*, spec: FunctionSpec, attempt_started_at, now):
@@ -225,7 +235,7 @@ def function_run_finish(*, run: FunctionRun, claim: Claim, outcome: Outcome, now
         updated = _record(run, claim, outcome, values, attempt_ms, error, now)
     except IntegrityError:
         # Only a success can collide: another run with the same idempotency key succeeded
-        # first. The whole transaction rolled back (no savepoint on the common path): redo it.
+        # first. Nothing was written (one statement, or one transaction on SQLite): redo it.
         if values["status"] != RunStatus.SUCCEEDED or not run.idempotency_key:
             raise
         values.update(status=RunStatus.SKIPPED, reason=RunReason.IDEMPOTENT_DUPLICATE)
@@ -246,16 +256,23 @@ def function_run_finish(*, run: FunctionRun, claim: Claim, outcome: Outcome, now
 
 def _record(run: FunctionRun, claim: Claim, outcome: Outcome, values: dict, attempt_ms: int,
             error: str, now) -> int:
-    # The run row first, then the attempt: the same lock order as the take-back, so the two
-    # never deadlock on PostgreSQL.
+    """The run's values, the attempt's outcome and the slot's release, all or nothing; sets
+    ``run.slot_waiters``. Returns how many run rows matched the claim token (0 or 1)."""
+    attempt_values = dict(outcome=outcome.attempt, finished_at=now, duration_ms=attempt_ms,
+                          error=error)
+    if connection.vendor == "postgresql":
+        finished, run.slot_waiters = finish_in_one_statement(
+            run_id=run.pk, token=claim.token, run_values=values, attempt_id=claim.attempt.pk,
+            attempt_values=attempt_values)
+        return int(finished)
+    # SQLite (no data-modifying CTEs): one transaction. The run row first, then the attempt: the
+    # same order as the take-back.
     with transaction.atomic():
         updated = FunctionRun.objects.filter(
             pk=run.pk, claim_token=claim.token, status=RunStatus.RUNNING
         ).update(**values)
         if updated:
-            FunctionAttempt.objects.filter(pk=claim.attempt.pk).update(
-                outcome=outcome.attempt, finished_at=now, duration_ms=attempt_ms, error=error,
-            )
+            FunctionAttempt.objects.filter(pk=claim.attempt.pk).update(**attempt_values)
             run.slot_waiters = slot_release(run_id=run.pk)
     return updated
 

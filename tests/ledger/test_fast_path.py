@@ -1,15 +1,18 @@
 """The runner's fast path: a claim that carries the row it read, a finish without a read back,
 slots without savepoints, and the lazy per-process heartbeat thread."""
 
+import threading
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ledger import heartbeat as heartbeat_module
+from ledger import run_sql
 from ledger.claims import (
     ClaimKind,
     Outcome,
@@ -213,23 +216,137 @@ def test_hand_on__a_busy_claim_marks_the_slot_and_its_release_wakes_the_waiting_
     assert done.slot_waiters is True
 
 
+def synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
-def test_claim__commits_asynchronously_on_postgresql_and_the_finish_does_not():
-    """Only the claim's transaction sets synchronous_commit off (SET LOCAL: it ends with it)."""
+def test_claim__commits_asynchronously_on_postgresql_only_when_it_matched():
+    """The claim's UPDATE turns synchronous_commit off for its own transaction only when it
+    matched (a claim that did not match keeps a durable commit); the finish never does."""
     run = run_create("t-ok")
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        default = cursor.fetchone()[0]
-    with CaptureQueriesContext(connection) as queries:
-        got = claim(run)
-    assert got.kind == ClaimKind.CLAIMED
-    assert [q["sql"] for q in queries.captured_queries].count(
-        "SET LOCAL synchronous_commit = off") == 1
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        assert cursor.fetchone()[0] == default  # SET LOCAL ended with the claim's COMMIT
+    default = synchronous_commit()
+    assert default != "off"
+    values = dict(status=RunStatus.RUNNING, claim_token=uuid.uuid4(), heartbeat_at=timezone.now(),
+                  lease_expires_at=timezone.now() + timedelta(minutes=1), next_attempt_at=None)
+    with transaction.atomic():
+        stale = fresh(run)
+        stale.attempt = 5  # not the stored attempt: matches nothing
+        assert run_sql.claim_update(run=stale, values=values, now=timezone.now()) is False
+        assert synchronous_commit() == default
+    with transaction.atomic():
+        assert run_sql.claim_update(run=fresh(run), values=values, now=timezone.now()) is True
+        assert synchronous_commit() == "off"
+    assert synchronous_commit() == default  # local to the claim's transaction
+    FunctionRun.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED, claim_token=None,
+                                                  attempt=0)
+    got = claim(run)
+    assert got.kind == ClaimKind.CLAIMED and synchronous_commit() == default
     with CaptureQueriesContext(connection) as queries:
         function_run_finish(run=got.run, claim=got, now=timezone.now(),
                             outcome=Outcome(AttemptOutcome.SUCCEEDED))
     assert not [q for q in queries.captured_queries if "synchronous_commit" in q["sql"]]
+
+
+# The statements of one successful delivery on the worker: the read, the claim's transaction
+# (BEGIN, slot INSERT, the claim's UPDATE, attempt INSERT, COMMIT) and the finish (one statement
+# on PostgreSQL; BEGIN, run UPDATE, attempt UPDATE, slot DELETE, COMMIT on SQLite).
+MAX_STATEMENTS_OF_ONE_SUCCESS = {"postgresql": 7, "sqlite": 11}
+
+
+@pytest.mark.django_db(transaction=True)  # the worker's case: no caller's transaction around it
+def test_execute_run__one_success_stays_within_its_statement_budget():
+    """A regression guard on the worker's cost: one successful run, every guarantee recorded."""
+    from ledger.runner import execute_run
+
+    run = run_create("t-ok", {"dispatchKey": "k:budget"})
+    with CaptureQueriesContext(connection) as queries:
+        done = execute_run(run.pk)
+    sqls = [q["sql"] for q in queries.captured_queries]
+    assert len(sqls) <= MAX_STATEMENTS_OF_ONE_SUCCESS[connection.vendor], sqls
+    assert not [s for s in sqls if s.startswith("SAVEPOINT")]
+    assert done.status == RunStatus.SUCCEEDED
+    same_as_stored(done)
+    [attempt] = attempts(run)
+    assert attempt.outcome == AttemptOutcome.SUCCEEDED and attempt.finished_at is not None
+    assert attempt.worker_pid and attempt.worker_host
+    assert not ConcurrencySlot.objects.exists()
+
+
+@pytest.mark.django_db
+def test_claim__duplicate_of_a_success__skipped_with_no_attempt_and_no_slot_left():
+    """The claim's UPDATE refuses a duplicate; the careful try records it skipped, and the slot
+    the fast try took is rolled back with it."""
+    first = run_create("t-ok", {"dispatchKey": "k:dup"})
+    got = claim(first)
+    function_run_finish(run=got.run, claim=got, now=timezone.now(),
+                        outcome=Outcome(AttemptOutcome.SUCCEEDED))
+    second = run_create("t-ok", {"dispatchKey": "k:dup"})
+    assert claim(second, run=second).kind == ClaimKind.SKIPPED
+    stored = fresh(second)
+    assert (stored.status, stored.reason, stored.attempt) == (
+        RunStatus.SKIPPED, RunReason.IDEMPOTENT_DUPLICATE, 0)
+    assert attempts(second) == [] and not ConcurrencySlot.objects.exists()
+
+
+@pytest.mark.django_db
+def test_claim__duplicate_whose_slot_is_held__skipped_rather_than_left_waiting():
+    """A duplicate never waits for a slot: it ends skipped even while another run holds it."""
+    done = run_create("t-limited", {"dispatchKey": "k:held"})
+    got = claim(done)
+    function_run_finish(run=got.run, claim=got, now=timezone.now(),
+                        outcome=Outcome(AttemptOutcome.SUCCEEDED))
+    holder = run_create("t-limited", {"dispatchKey": "k:other"})
+    assert claim(holder).kind == ClaimKind.CLAIMED
+    duplicate = run_create("t-limited", {"dispatchKey": "k:held"})
+    assert claim(duplicate).kind == ClaimKind.SKIPPED
+    assert fresh(duplicate).reason == RunReason.IDEMPOTENT_DUPLICATE
+    assert ConcurrencySlot.objects.get().waiters is False  # nobody marked as waiting
+
+
+@pytest.mark.django_db(transaction=True)
+def test_finish__taken_back_meanwhile__writes_nothing_and_keeps_the_new_holders_slot():
+    """Fenced: a finish whose token is gone touches neither the run, the attempt nor a slot."""
+    run = run_create("t-hang-once", {"counter": "/dev/null"})
+    got = claim(run)
+    function_run_take_back(run=fresh(run), now=timezone.now() + timedelta(hours=1))
+    again = claim(run, now=timezone.now() + timedelta(hours=1, seconds=1))
+    assert again.kind == ClaimKind.CLAIMED
+    late = function_run_finish(run=got.run, claim=got, now=timezone.now(),
+                               outcome=Outcome(AttemptOutcome.SUCCEEDED))
+    assert (late.status, late.claim_token) == (RunStatus.RUNNING, again.token)
+    first, second = attempts(run)
+    assert (first.outcome, second.outcome) == (AttemptOutcome.ABANDONED, AttemptOutcome.RUNNING)
+    assert ConcurrencySlot.objects.get().run_id == run.pk
+
+
+@pytest.mark.django_db(transaction=True)  # a real thread with its own connection
+def test_claim__that_waited_for_a_release__records_its_start_after_that_release():
+    """A claim whose slot INSERT waits for the holder's uncommitted release (PostgreSQL), or whose
+    transaction waits for the writer (SQLite), starts its attempt after the release committed,
+    so the ledger never shows the two attempts overlapping."""
+    holder, waiting = run_create("t-limited"), run_create("t-limited")
+    claim(holder)
+    asked_at = timezone.now()  # the claimant's clock read before it waits
+    got = {}
+
+    def claim_in_thread():
+        try:
+            got["claim"] = claim(waiting, now=asked_at)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        ConcurrencySlot.objects.filter(run=holder).delete()  # the finish's release, uncommitted
+        thread = threading.Thread(target=claim_in_thread)
+        thread.start()
+        time.sleep(0.5)
+        released_at = timezone.now()
+    thread.join(timeout=20)
+    assert got["claim"].kind == ClaimKind.CLAIMED
+    [attempt] = attempts(waiting)
+    assert attempt.started_at >= released_at > asked_at
+    assert fresh(waiting).started_at == attempt.started_at
