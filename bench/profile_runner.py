@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
 
-DB_NAME = "dispatch_bench_profile_runner"
+DB_NAME = "dispatch_bench_profile"
 
 
 def main() -> int:
