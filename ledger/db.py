@@ -23,13 +23,17 @@ def insert_objects(objs: list[Model]) -> None:
     meta = objs[0]._meta
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     quote = connection.ops.quote_name
-    row = f"({', '.join(['%s'] * len(fields))})"
+    rows, params = [], []
+    for obj in objs:
+        values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+        # NULL written as such: fewer parameters keeps the statement under psycopg's limit for
+        # caching its parsed form (50), instead of re-parsing it on every dispatch.
+        rows.append(f"({', '.join('NULL' if value is None else '%s' for value in values)})")
+        params.extend(value for value in values if value is not None)
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES {', '.join([row] * len(objs))} RETURNING {quote(meta.pk.column)}"
+        f"VALUES {', '.join(rows)} RETURNING {quote(meta.pk.column)}"
     )
-    params = [field.get_db_prep_save(field.pre_save(obj, True), connection)
-              for obj in objs for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = [pk for (pk,) in cursor.fetchall()]
