@@ -1,5 +1,7 @@
 """Small SQL the ORM cannot say, shared by every app (PostgreSQL and SQLite >= 3.35 alike)."""
 
+from functools import cache
+
 from django.db import connection
 from django.db.models import Model
 
@@ -52,8 +54,20 @@ def insert_or_nothing(model: type[Model], values: dict, *, conflict_field: str) 
     unique index decides every race; nothing is read first, no exception is raised and no
     transaction is aborted (a failed plain INSERT would also write an ERROR line to the
     PostgreSQL log for every duplicate)."""
+    sql, fields = _insert_or_nothing_sql(model, tuple(values), conflict_field, connection.vendor)
+    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+@cache
+def _insert_or_nothing_sql(model: type[Model], names: tuple[str, ...], conflict_field: str,
+                           vendor: str) -> tuple[str, tuple]:
+    """The statement and its fields, built once per shape (hot path: every dispatch and ingest)."""
     meta = model._meta
-    fields = [meta.get_field(name) for name in values]
+    fields = tuple(meta.get_field(name) for name in names)
     quote = connection.ops.quote_name
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
@@ -61,8 +75,4 @@ def insert_or_nothing(model: type[Model], values: dict, *, conflict_field: str) 
         f"ON CONFLICT ({quote(meta.get_field(conflict_field).column)}) DO NOTHING "
         f"RETURNING {quote(meta.pk.column)}"
     )
-    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return row[0] if row else None
+    return sql, fields
