@@ -204,10 +204,13 @@ def verdict(ok: bool) -> str:
 def time_statements(cases: dict, requests: int, connection, rounds: int = 5) -> None:
     """Unprofiled wall time per request, and how much of it each kind of statement takes (the
     first words of its SQL, timed around the driver call), cases alternated over rounds so
-    that a noisy neighbour weighs on each alike."""
+    that a noisy neighbour weighs on each alike. Also the CPU each request costs this process
+    and, on PostgreSQL, the database server (all its processes: under load on a small machine
+    the cores are shared, so CPU, not wall time, is what sets the rate)."""
     spent = {name: defaultdict(float) for name in cases}
-    wall = defaultdict(float)
+    wall, cpu, server = defaultdict(float), defaultdict(float), defaultdict(float)
     current = []
+    postmaster = _postmaster_pid(connection)
 
     def timed(execute, sql, params, many, context):
         started = time.perf_counter()
@@ -221,16 +224,35 @@ def time_statements(cases: dict, requests: int, connection, rounds: int = 5) -> 
         for round_ in range(rounds):
             for name, call in cases.items():
                 current[:] = [name]
-                started = time.perf_counter()
+                server_before = cpu_seconds(postmaster) if postmaster else 0.0
+                cpu_before, started = time.process_time(), time.perf_counter()
                 for i in range(per_round):
                     call(round_ * per_round + i + 10_000)
                 wall[name] += time.perf_counter() - started
+                cpu[name] += time.process_time() - cpu_before
+                server[name] += (cpu_seconds(postmaster) - server_before) if postmaster else 0.0
     total = per_round * rounds
     first = next(iter(cases))
     for name in cases:
         sql = sum(spent[name].values())
         print(f"\n== timing {name}: {wall[name] / total * 1000:.2f} ms per request unprofiled "
               f"({wall[first] / wall[name]:.2f} x the rate of "
-              f"{first}), {sql / total * 1000:.2f} ms of it in SQL")
+              f"{first}), {sql / total * 1000:.2f} ms of it in SQL; CPU per request: "
+              f"{cpu[name] / total * 1000:.2f} ms here"
+              + (f", {server[name] / total * 1000:.2f} ms database server" if postmaster else ""))
         for statement, seconds in sorted(spent[name].items(), key=lambda item: -item[1]):
             print(f"   {seconds / total * 1000:6.2f} ms  {statement}")
+
+
+def _postmaster_pid(connection) -> int | None:
+    """The local PostgreSQL server's main process (its CPU time includes every backend's), or
+    None when the database is not a local PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone()
+    try:
+        return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None

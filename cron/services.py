@@ -20,7 +20,6 @@ from cron import conf, keys
 from cron.known_windows import known_window_recall, known_window_remember
 from cron.models import DispatchWindow, WindowStatus
 from cron.registry import CronDefinition
-from ledger.db import commit_without_waiting_for_disk, insert_or_nothing
 from ledger.enqueue import broker_is_transactional
 from ledger.models import FunctionRun, RunReason, RunStatus
 from ledger.runner import run_inline
@@ -30,7 +29,7 @@ from ledger.services import (
     function_run_create,
     function_run_reopen,
     function_runs_cancel,
-    function_runs_create,
+    function_runs_create_with,
     function_runs_enqueue,
     function_runs_mark_sent,
 )
@@ -141,7 +140,7 @@ def dispatch_window_dispatch(*, trigger: Trigger, payload: dict) -> TriggerOutco
     process already saw handed over is answered from memory (``known_windows``).
 
     On the ORM broker the window row, the queued runs and the enqueue commit together (an
-    outbox for free). On Redis the push follows the commit; a failed push marks the window
+    outbox for free; on PostgreSQL one statement, ``function_runs_create_with``). On Redis the push follows the commit; a failed push marks the window
     ``enqueue-failed`` and cancels its runs, so a retry in the same window dispatches again.
     """
     key = payload["dispatchKey"]
@@ -150,22 +149,14 @@ def dispatch_window_dispatch(*, trigger: Trigger, payload: dict) -> TriggerOutco
     if known is not None:
         return _duplicate(known, payload)
     transactional = broker_is_transactional()
-    try:
-        with transaction.atomic():
-            window = _window_insert(trigger, payload, now, sent=transactional)
-            runs = function_runs_create(requests=_run_requests(trigger, payload), now=now,
-                                        sent_in_transaction=transactional)
-            if transactional:
-                function_runs_enqueue(runs=runs)
-    except _WindowExists:
+    window = _window_new(trigger, payload, now, sent=transactional)
+    runs = function_runs_create_with(head=window, unique_field="dispatch_key",
+                                     requests=_run_requests(trigger, payload), now=now)
+    if runs is None:
         return _dispatch_existing(trigger=trigger, payload=payload, now=now)
     if not transactional:
         _push(window, runs, now)
     return _dispatched(trigger, payload, window, runs)
-
-
-class _WindowExists(Exception):
-    """The window's key is taken: leave the transaction, then look at the window."""
 
 
 def _dispatch_existing(*, trigger: Trigger, payload: dict, now) -> TriggerOutcome:
@@ -197,7 +188,7 @@ def _dispatch_existing(*, trigger: Trigger, payload: dict, now) -> TriggerOutcom
 def _push(window: DispatchWindow, runs: list[FunctionRun], now) -> None:
     """Redis: push after the commit; a refusal marks the window retryable and re-raises.
 
-    Once pushed, the runs are stamped sent and the window ``enqueued`` in one transaction that
+    Once pushed, the runs are stamped sent and the window ``enqueued`` in one statement that
     does not wait for the disk: if a database crash lost it, the runs would be re-sent by the
     sweeper (a duplicate delivery finds nothing to claim) and the window settled by
     background-maintenance, the same repair as a web process dying right after the push."""
@@ -206,11 +197,9 @@ def _push(window: DispatchWindow, runs: list[FunctionRun], now) -> None:
     except BROKER_ERRORS as error:
         _window_mark_failed(window, runs, scrub(f"{type(error).__name__}: {error}"), now)
         raise
-    with transaction.atomic():
-        commit_without_waiting_for_disk()
-        function_runs_mark_sent(runs=runs, now=now)
-        DispatchWindow.objects.filter(pk=window.pk).update(
-            status=WindowStatus.ENQUEUED, updated_at=now)
+    function_runs_mark_sent(runs=runs, now=now, also=(
+        DispatchWindow.objects.filter(pk=window.pk),
+        {"status": WindowStatus.ENQUEUED, "updated_at": now}))
     window.status = WindowStatus.ENQUEUED
 
 
@@ -222,10 +211,10 @@ def _dispatched(trigger, payload, window, runs) -> TriggerOutcome:
     return TriggerOutcome(Mode.DISPATCH_ONLY, payload, list(window.task_ids), window, runs)
 
 
-def _window_insert(trigger: Trigger, payload: dict, now, *, sent: bool) -> DispatchWindow:
-    """The window's row, ``enqueued`` at once when the enqueue commits with it (ORM broker).
-    Raises _WindowExists when the key is taken."""
-    window = DispatchWindow(
+def _window_new(trigger: Trigger, payload: dict, now, *, sent: bool) -> DispatchWindow:
+    """The window's row, not written yet: ``enqueued`` at once when the enqueue commits with it
+    (ORM broker)."""
+    return DispatchWindow(
         dispatch_key=payload["dispatchKey"],
         cron=trigger.cron.name,
         window_start=keys.window_start(now, payload["dispatchWindowSeconds"]),
@@ -239,12 +228,6 @@ def _window_insert(trigger: Trigger, payload: dict, now, *, sent: bool) -> Dispa
         created_at=now,
         updated_at=now,
     )
-    values = {field.name: getattr(window, field.attname)
-              for field in DispatchWindow._meta.concrete_fields if not field.primary_key}
-    window.pk = insert_or_nothing(DispatchWindow, values, conflict_field="dispatch_key")
-    if window.pk is None:
-        raise _WindowExists
-    return window
 
 
 def _task_ids(trigger: Trigger, payload: dict) -> list[str]:

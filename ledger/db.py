@@ -1,18 +1,46 @@
 """Small SQL the ORM cannot say, shared by every app (PostgreSQL and SQLite >= 3.35 alike)."""
 
+from contextlib import nullcontext
 from functools import cache
 
-from django.db import connection
-from django.db.models import Model
+from django.db import connection, transaction
+from django.db.models import Model, QuerySet
+from django.db.models.sql import UpdateQuery
 
 
-def commit_without_waiting_for_disk() -> None:
-    """PostgreSQL: the current transaction's COMMIT returns before its WAL reaches the disk
-    (``SET LOCAL``: it ends with the transaction). Only for writes whose loss in a database crash
-    is repaired by someone else; the caller says who in a comment. No-op on SQLite."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
+def update_together(*updates: tuple[QuerySet, dict], wait_for_disk: bool = True) -> None:
+    """Each ``(queryset, values)`` is ``queryset.update(**values)``, all committed together.
+
+    PostgreSQL: one statement of data-modifying CTEs, one round trip where a transaction of
+    them took ``BEGIN``, each UPDATE and ``COMMIT``; ``wait_for_disk=False`` lets its commit
+    return before its WAL reaches the disk (the same statement turns ``synchronous_commit``
+    off for its own transaction): only for writes whose loss in a database crash someone else
+    repairs; the caller says who. SQLite: one transaction."""
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            for queryset, values in updates:
+                queryset.update(**values)
+        return
+    parts, params = [], []
+    for number, (queryset, values) in enumerate(updates):
+        query = queryset.query.chain(UpdateQuery)
+        query.add_update_values(values)
+        compiler = query.get_compiler(queryset.db)
+        compiler.pre_sql_setup()
+        update_sql, update_params = compiler.as_sql()
+        parts.append(f"u{number} AS ({update_sql})")
+        params.extend(update_params)
+    # Inside a caller's transaction the setting would reach the caller's commit: durable then.
+    durable = wait_for_disk or connection.in_atomic_block
+    tail = "1" if durable else "set_config('synchronous_commit', 'off', true)"
+    with atomic_if_nested(), connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} SELECT {tail}", params)
+
+
+def atomic_if_nested():
+    """A statement is atomic by itself in autocommit mode; inside a caller's transaction a
+    savepoint keeps its failure from aborting the caller's transaction."""
+    return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 
 def insert_objects(objs: list[Model]) -> None:
@@ -23,24 +51,106 @@ def insert_objects(objs: list[Model]) -> None:
     if not objs:
         return
     meta = objs[0]._meta
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    quote = connection.ops.quote_name
-    rows, params = [], []
-    for obj in objs:
-        values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
-        # NULL written as such: fewer parameters keeps the statement under psycopg's limit for
-        # caching its parsed form (50), instead of re-parsing it on every dispatch.
-        rows.append(f"({', '.join('NULL' if value is None else '%s' for value in values)})")
-        params.extend(value for value in values if value is not None)
+    params = _Params()
+    rows = ", ".join(f"({params.row(obj)})" for obj in objs)
     sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES {', '.join(rows)} RETURNING {quote(meta.pk.column)}"
+        f"INSERT INTO {_quote(meta.db_table)} ({_columns(type(objs[0]))}) "
+        f"VALUES {rows} RETURNING {_quote(meta.pk.column)}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, params.values)
         ids = [pk for (pk,) in cursor.fetchall()]
     # PostgreSQL and SQLite return a multi-row VALUES insert's rows in order (bulk_create
     # relies on the same).
+    _saved(objs, ids)
+
+
+def insert_unless_taken(head: Model, *, conflict_field: str, then: list[Model]) -> bool:
+    """Insert ``head`` unless a row with its ``conflict_field`` is there already and, only when
+    it did, every object of ``then`` (new instances of any models). True with every primary key
+    set; False, with nothing written, when the key was taken. The unique index decides every
+    race, as in ``insert_or_nothing``.
+
+    With followers (PostgreSQL only) it is one statement: one round trip, and no ``BEGIN`` or
+    ``COMMIT`` when called outside a transaction (a statement is atomic by itself). Each
+    follower is ``INSERT … SELECT <values> FROM head``: it has a row only if ``head`` returned
+    one, and PostgreSQL coerces its literals to the target columns as in a plain INSERT."""
+    meta = head._meta
+    params = _Params()
+    insert_head = (
+        f"INSERT INTO {_quote(meta.db_table)} ({_columns(type(head))}) "
+        f"VALUES ({params.row(head)}) "
+        f"ON CONFLICT ({_quote(meta.get_field(conflict_field).column)}) DO NOTHING "
+        f"RETURNING {_quote(meta.pk.column)}"
+    )
+    if then:
+        parts = [f"head AS ({insert_head})"]
+        for number, obj in enumerate(then):
+            parts.append(
+                f"f{number} AS (INSERT INTO {_quote(obj._meta.db_table)} ({_columns(type(obj))}) "
+                f"SELECT {params.row(obj)} FROM head RETURNING {_quote(obj._meta.pk.column)})"
+            )
+        selected = ", ".join(f"(SELECT * FROM {name})"
+                             for name in ["head", *(f"f{n}" for n in range(len(then)))])
+        sql = f"WITH {', '.join(parts)} SELECT {selected}"
+    else:
+        sql = insert_head
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params.values)
+        row = cursor.fetchone()
+    if row is None or row[0] is None:
+        return False
+    _saved([head, *then], list(row))
+    return True
+
+
+class _Params:
+    """A statement's named parameters, one per distinct value.
+
+    The rows of one dispatch repeat their keys, timestamps and flags; named once each, a
+    dispatch's statement stays under psycopg's limit for caching its parsed form (50
+    parameters) instead of being parsed again on every request. NULL is written as such."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+        self._names: dict[object, str] = {}
+
+    def row(self, obj: Model) -> str:
+        """The placeholders of ``obj``'s non-primary-key columns, in ``_columns`` order."""
+        return ", ".join(self.placeholder(field.get_db_prep_save(field.pre_save(obj, True),
+                                                                  connection))
+                         for field in _fields(type(obj)))
+
+    def placeholder(self, value) -> str:
+        if value is None:
+            return "NULL"
+        try:
+            key = (type(value), value)  # 0, False and 0.0 stay apart
+            hash(key)
+        except TypeError:  # unhashable (JSON): never shared
+            key = id(value)
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = f"p{len(self._names)}"
+            self.values[name] = value
+        return f"%({name})s"
+
+
+@cache
+def _fields(model: type[Model]) -> tuple:
+    return tuple(field for field in model._meta.concrete_fields if not field.primary_key)
+
+
+@cache
+def _columns(model: type[Model]) -> str:
+    return ", ".join(_quote(field.column) for field in _fields(model))
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _saved(objs: list[Model], ids: list[int]) -> None:
     for obj, pk in zip(objs, ids, strict=True):
         obj.pk = pk
         obj._state.adding = False

@@ -8,8 +8,10 @@
 
 import os
 
+from django.utils import timezone
 from django_q.brokers import Broker, get_broker
 from django_q.conf import Conf
+from django_q.models import OrmQ
 from django_q.tasks import async_task
 
 from ledger import conf
@@ -39,18 +41,36 @@ def broker_is_transactional() -> bool:
     return bool(Conf.ORM) and not Conf.SYNC
 
 
-def enqueue(func_path: str, *args, task_name: str, timeout_seconds: int | None = None) -> str:
-    """Hand one task to the broker. Raises the broker's error (DatabaseError, RedisError).
+class QueueRows:
+    """ORM broker: a stand-in broker for ``async_task`` that keeps each signed task as the row
+    the ORM broker would write (``django_q.brokers.orm.ORM.enqueue``) instead of writing it, so
+    the caller writes the rows in its own statement. ``async_task`` still builds, signals and
+    signs every task; only its final INSERT moves."""
+
+    def __init__(self) -> None:
+        self.list_key = broker().list_key or Conf.CLUSTER_NAME
+        self.rows: list[OrmQ] = []
+
+    def enqueue(self, task: str) -> None:
+        self.rows.append(OrmQ(key=self.list_key, payload=task, lock=timezone.now()))
+
+
+def enqueue(func_path: str, *args, task_name: str, timeout_seconds: int | None = None,
+            into: QueueRows | None = None) -> str:
+    """Hand one task to the broker (or keep its row ``into`` a ``QueueRows``). Raises the
+    broker's error (DatabaseError, RedisError).
 
     ``timeout_seconds`` is the task's own limit; Django-Q gets it plus bookkeeping room."""
-    q_options = {"task_name": task_name, "broker": broker()}
+    q_options = {"task_name": task_name, "broker": into or broker()}
     if timeout_seconds is not None:
         q_options["timeout"] = int(timeout_seconds) + conf.BOOKKEEPING_SECONDS
     return async_task(func_path, *args, q_options=q_options)
 
 
-def enqueue_run(run_id: int, *, task_name: str, timeout_seconds: int) -> str:
-    """Deliver one ledger run to a worker: ``ledger.tasks.execute_run(run_id)``. Django-Q's
-    limit for the delivery is the function's ``timeout_seconds`` plus the runner's room."""
+def enqueue_run(run_ref: int | str, *, task_name: str, timeout_seconds: int,
+                into: QueueRows | None = None) -> str:
+    """Deliver one ledger run to a worker: ``ledger.tasks.execute_run(run_ref)``, the run's task
+    id (a dispatched run: known before its row is written) or its primary key. Django-Q's limit
+    for the delivery is the function's ``timeout_seconds`` plus the runner's room."""
     budget = conf.task_timeout_seconds(timeout_seconds) - conf.BOOKKEEPING_SECONDS
-    return enqueue(RUN_TASK, run_id, task_name=task_name, timeout_seconds=budget)
+    return enqueue(RUN_TASK, run_ref, task_name=task_name, timeout_seconds=budget, into=into)

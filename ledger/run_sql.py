@@ -13,11 +13,10 @@
 Only columns named here are written, so a column added to the models later keeps its default.
 """
 
-from contextlib import nullcontext
-
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Model
 
+from ledger.db import atomic_if_nested
 from ledger.models import ConcurrencySlot, FunctionAttempt, FunctionRun
 
 RUN = FunctionRun._meta.db_table
@@ -78,17 +77,10 @@ def finish_in_one_statement(*, run_id: int, token, run_values: dict, attempt_id:
         f"COALESCE((SELECT bool_or(waiters) FROM released), false)"
     )
     params = [*run_params, run_id, token, *attempt_params, attempt_id]
-    with _atomic_if_nested(), connection.cursor() as cursor:
+    with atomic_if_nested(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         finished, waiters = cursor.fetchone()
     return bool(finished), bool(waiters)
-
-
-def _atomic_if_nested():
-    """One statement is atomic by itself in autocommit mode (no BEGIN/COMMIT needed). Inside a
-    caller's transaction a savepoint keeps its failure (a duplicate success) from aborting the
-    caller's transaction, so the finish can record it again as a duplicate."""
-    return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 
 def _assignments(model: type[Model], values: dict) -> tuple[str, list]:

@@ -41,11 +41,15 @@ from ledger.services import (
 logger = logging.getLogger(__name__)
 
 
-def execute_run(run_id: int, *, inline: bool = False) -> FunctionRun | None:
-    """Run one attempt of ``run_id`` if it is ours to run. Never raises for the job's errors."""
-    run = FunctionRun.objects.filter(pk=run_id).first()
+def execute_run(run_ref: int | str, *, inline: bool = False) -> FunctionRun | None:
+    """Run one attempt of the run if it is ours to run. Never raises for the job's errors.
+
+    ``run_ref`` is the run's task id (how a dispatched run is delivered) or its primary key."""
+    lookup = {"task_id": run_ref} if isinstance(run_ref, str) else {"pk": run_ref}
+    run = FunctionRun.objects.filter(**lookup).first()
     if run is None:
         return None
+    run_id = run.pk
     try:
         spec = get_function(run.function)
     except UnknownFunction as error:

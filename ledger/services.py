@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from django.db import connection, transaction
+from django.db.models import Model, QuerySet
 
 from ledger import conf
-from ledger.db import insert_objects
-from ledger.enqueue import broker_is_transactional, enqueue_run
+from ledger.db import insert_objects, insert_unless_taken, update_together
+from ledger.enqueue import QueueRows, broker_is_transactional, enqueue_run
 from ledger.models import ACTIVE_STATUSES, FunctionRun, RunReason, RunStatus
 from ledger.registry import get_function
 
@@ -83,6 +84,39 @@ def function_runs_create(*, requests: list[RunRequest], now, inline: bool = Fals
             logger.info("run skipped by the overlap policy", extra={
                 "action": "run_skipped_overlap", "run_id": run.pk, "function": run.function,
                 "cron": run.cron, "overlap": run.overlap, "correlation_id": run.correlation_id})
+    return runs
+
+
+def function_runs_create_with(*, head: Model, unique_field: str, requests: list[RunRequest],
+                              now) -> list[FunctionRun] | None:
+    """The caller's ``head`` row (a dispatch window) and new runs for ``requests``, written only
+    if no row with head's ``unique_field`` exists: None, with nothing written, when one does.
+    On the ORM broker the queued runs are enqueued too, all committing together (an outbox for
+    free); on Redis the caller pushes them after the commit (``function_runs_enqueue``).
+
+    PostgreSQL, with no overlap policy governing the runs: head, runs and broker rows in one
+    statement (``insert_unless_taken``). Otherwise one transaction of several (SQLite has no
+    data-modifying CTEs; an overlap decision must lock and read before the runs are written).
+    """
+    transactional = broker_is_transactional()
+    if connection.vendor == "postgresql" and all(
+            Overlap(request.overlap) == Overlap.ALLOW_ALL for request in requests):
+        runs = [_new_run(request, now, inline=False) for request in requests]
+        queue = QueueRows() if transactional else None
+        for run in runs:
+            if queue is not None:
+                run.enqueued_at = now
+                _send(run, into=queue)
+        followers = [*runs, *(queue.rows if queue else [])]
+        return runs if insert_unless_taken(head, conflict_field=unique_field,
+                                           then=followers) else None
+    with transaction.atomic():
+        if not insert_unless_taken(head, conflict_field=unique_field, then=[]):
+            return None
+        runs = function_runs_create(requests=requests, now=now,
+                                    sent_in_transaction=transactional)
+        if transactional:
+            function_runs_enqueue(runs=runs)
     return runs
 
 
@@ -162,8 +196,7 @@ def function_run_send(*, run: FunctionRun, now) -> None:
     first, so a crash in between leaves ``enqueued_at`` empty and the sweeper sends it again
     (a duplicate delivery finds nothing to claim)."""
     with transaction.atomic() if broker_is_transactional() else nullcontext():
-        enqueue_run(run.pk, task_name=run.task_id or f"run:{run.pk}",
-                    timeout_seconds=_timeout(run))
+        _send(run)
         FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(enqueued_at=now)
 
 
@@ -173,18 +206,27 @@ def function_runs_enqueue(*, runs: list[FunctionRun]) -> None:
     records them sent (``function_runs_mark_sent``). Raises the broker's error."""
     for run in runs:
         if run.status == RunStatus.QUEUED:
-            enqueue_run(run.pk, task_name=run.task_id or f"run:{run.pk}",
-                        timeout_seconds=_timeout(run))
+            _send(run)
 
 
-def function_runs_mark_sent(*, runs: list[FunctionRun], now) -> None:
-    """Redis: stamp ``enqueued_at`` once every push of the dispatch went through (one UPDATE).
-    A crash before it leaves them unstamped and the sweeper sends them again; a duplicate
-    delivery finds nothing to claim."""
+def _send(run: FunctionRun, *, into: QueueRows | None = None) -> None:
+    """A run with a task id (a dispatched run) is delivered by it, known before the row is
+    written (``function_runs_create_with``); any other by its primary key."""
+    enqueue_run(run.task_id or run.pk, task_name=run.task_id or f"run:{run.pk}",
+                timeout_seconds=_timeout(run), into=into)
+
+
+def function_runs_mark_sent(*, runs: list[FunctionRun], now,
+                            also: tuple[QuerySet, dict] | None = None) -> None:
+    """Redis: stamp ``enqueued_at`` once every push of the dispatch went through, with the
+    caller's own bookkeeping (``also``: a queryset and its new values, the window's status),
+    in one statement that does not wait for the disk (``update_together``). Losing it in a
+    database crash, like a crash before it, leaves the runs unstamped: the sweeper sends them
+    again and a duplicate delivery finds nothing to claim."""
     queued = [run.pk for run in runs if run.status == RunStatus.QUEUED]
-    if queued:
-        FunctionRun.objects.filter(pk__in=queued, status=RunStatus.QUEUED).update(
-            enqueued_at=now)
+    updates = [(FunctionRun.objects.filter(pk__in=queued, status=RunStatus.QUEUED),
+                {"enqueued_at": now})] if queued else []
+    update_together(*updates, *([also] if also else []), wait_for_disk=False)
 
 
 def _timeout(run: FunctionRun) -> int:

@@ -6,8 +6,9 @@ from ledger.runner import execute_run as _execute_run
 from ledger.sweeper import ledger_sweep
 
 
-def execute_run(run_id: int) -> dict | None:
-    run = _execute_run(run_id)
+def execute_run(run_ref: int | str) -> dict | None:
+    """One delivery of a run: its task id, or its primary key (``ledger.services._send``)."""
+    run = _execute_run(run_ref)
     return None if run is None else {"run": run.pk, "status": run.status}
 
 

@@ -12,6 +12,7 @@ from django_q.models import OrmQ
 from cron.models import DispatchWindow
 from ledger.enqueue import broker, broker_is_transactional
 from ledger.models import FunctionRun
+from ledger.services import Overlap
 from tests.conftest import CRON_SECRET
 
 THREADS = 32
@@ -27,9 +28,14 @@ def trigger(url: str) -> tuple[int, dict]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_race__32_threads_one_window_one_dispatch(live_server):
-    """Exactly one 202; the rest 200 duplicates; one window row; one task per function."""
-    url = live_server.url + "/api/cron/background-jobs"
+@pytest.mark.parametrize("route", ["background-jobs", "race-allow-all"])
+def test_race__32_threads_one_window_one_dispatch(live_server, make_cron, route):
+    """Exactly one 202; the rest 200 duplicates; one window row; one task per function.
+    background-jobs (overlap ``skip``) dispatches in a transaction; an ``allow-all`` cron on
+    PostgreSQL in one statement (``ledger.services.function_runs_create_with``)."""
+    make_cron("race-allow-all", overlap=Overlap.ALLOW_ALL,
+              functions=[("race-a", "race-a", None), ("race-b", "race-b", None)])
+    url = live_server.url + f"/api/cron/{route}"
     barrier = threading.Barrier(THREADS)
     results = []
 

@@ -343,3 +343,30 @@ def test_known_windows__entries_end_with_their_window():
                             status=WindowStatus.ENQUEUE_FAILED)
     known_window_remember(failed)
     assert known_window_recall("f", now=start) is None
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql",
+                    reason="one statement needs PostgreSQL's data-modifying CTEs")
+def test_dispatch__new_window_of_an_allow_all_cron_is_one_statement_on_postgresql(
+        cron_client, make_cron):
+    """Window, runs and (ORM broker) their tasks: one statement; on Redis the push follows it,
+    then one statement records it (``ledger.services.function_runs_mark_sent``)."""
+    from django.test.utils import CaptureQueriesContext
+
+    from ledger.services import Overlap
+
+    make_cron("one-statement", overlap=Overlap.ALLOW_ALL,
+              functions=[("one-a", "one-a", None), ("one-b", "one-b", None)])
+    with CaptureQueriesContext(connection) as queries:
+        response = cron_client.get("/api/cron/one-statement")
+    assert response.status_code == 202
+    statements = [q["sql"] for q in queries
+                  if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(statements) == (1 if broker_is_transactional() else 2), statements
+    key = response.json()["dispatch"]["dispatchKey"]
+    assert DispatchWindow.objects.get(dispatch_key=key).status == WindowStatus.ENQUEUED
+    assert [(run.status, run.enqueued_at is not None) for run in runs_of(key)] == [
+        (RunStatus.QUEUED, True)] * 2
+    if broker_is_transactional():
+        assert OrmQ.objects.count() == 2

@@ -1,0 +1,152 @@
+"""A new window in one statement on PostgreSQL: ``ledger.db.insert_unless_taken``, the broker
+rows ``async_task`` would write (``ledger.enqueue.QueueRows``), runs delivered by task id."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
+
+from cron.models import DispatchWindow, WindowStatus
+from ledger.db import _Params, insert_unless_taken, update_together
+from ledger.enqueue import QueueRows, broker_is_transactional, enqueue_run
+from ledger.models import FunctionRun, RunStatus
+from ledger.runner import execute_run
+from ledger.services import Overlap, RunRequest, function_runs_create_with
+from tests.conftest import on_postgres
+from tests.ledger.helpers import fresh, run_create
+
+pytestmark = pytest.mark.django_db
+
+needs_postgres = pytest.mark.skipif(
+    not on_postgres(), reason="data-modifying CTEs are PostgreSQL's; SQLite takes the "
+                              "transaction path, tested below and by every dispatch test")
+
+
+def window(key: str = "k:1") -> DispatchWindow:
+    now = timezone.now()
+    return DispatchWindow(dispatch_key=key, cron="t-cron", window_start=now, window_seconds=60,
+                          params={}, status=WindowStatus.ENQUEUED, source="command",
+                          correlation_id="c", requested_at=now, task_ids=["a:1"],
+                          created_at=now, updated_at=now)
+
+
+def run(task_id: str) -> FunctionRun:
+    return FunctionRun(function="t-ok", task_id=task_id, source="command", payload={"x": [1]},
+                       params={}, overlap=Overlap.ALLOW_ALL.value, max_attempts=1,
+                       queued_at=timezone.now())
+
+
+@needs_postgres
+def test_insert_unless_taken__new_key__head_and_followers_in_one_statement():
+    head, runs = window(), [run("a:1"), run("b:1")]
+    with CaptureQueriesContext(connection) as queries:
+        assert insert_unless_taken(head, conflict_field="dispatch_key", then=runs) is True
+    assert len(queries) == 1
+    assert DispatchWindow.objects.get(pk=head.pk).dispatch_key == "k:1"
+    stored = {r.task_id: r for r in FunctionRun.objects.filter(pk__in=[r.pk for r in runs])}
+    assert [stored[r.task_id].pk for r in runs] == [r.pk for r in runs]
+    assert stored["a:1"].payload == {"x": [1]} and stored["a:1"].finished_at is None
+    assert not runs[0]._state.adding
+
+
+@needs_postgres
+def test_insert_unless_taken__taken_key__writes_nothing_and_says_so():
+    assert insert_unless_taken(window(), conflict_field="dispatch_key", then=[run("a:1")])
+    late = [run("a:2")]
+    assert insert_unless_taken(window(), conflict_field="dispatch_key", then=late) is False
+    assert late[0].pk is None
+    assert DispatchWindow.objects.count() == 1
+    assert not FunctionRun.objects.filter(task_id="a:2").exists()
+
+
+def test_insert_unless_taken__no_followers__a_plain_insert_on_either_database():
+    first = window()
+    assert insert_unless_taken(first, conflict_field="dispatch_key", then=[]) is True
+    assert insert_unless_taken(window(), conflict_field="dispatch_key", then=[]) is False
+    assert DispatchWindow.objects.get().pk == first.pk
+
+
+def test_params__equal_values_named_once_but_0_false_and_json_kept_apart():
+    params = _Params()
+    now = timezone.now()
+    names = [params.placeholder(value) for value in
+             (now, now, "x", "x", 0, False, 0.0, None, {"a": 1}, {"a": 1})]
+    assert names[0] == names[1] and names[2] == names[3]
+    assert len({names[4], names[5], names[6]}) == 3
+    assert names[7] == "NULL"
+    assert names[8] != names[9]
+    assert len(params.values) == 7
+
+
+@pytest.mark.skipif(not broker_is_transactional(),
+                    reason="compares with the ORM broker's own row; .ci/run runs it there")
+def test_queue_rows__the_row_the_orm_broker_would_write():
+    rows = QueueRows()
+    enqueue_run("t:1", task_name="t:1", timeout_seconds=30, into=rows)
+    enqueue_run("t:1", task_name="t:1", timeout_seconds=30)
+    (ours,) = rows.rows
+    real = OrmQ.objects.get()
+    assert ours.pk is None and ours.key == real.key == Conf.CLUSTER_NAME
+    assert abs(ours.lock - real.lock) < timedelta(seconds=5)
+    ours_task, real_task = SignedPackage.loads(ours.payload), SignedPackage.loads(real.payload)
+    for task in (ours_task, real_task):
+        assert task.pop("id") and task.pop("started")
+    assert ours_task == real_task
+    assert ours_task["args"] == ("t:1",) and ours_task["func"] == "ledger.tasks.execute_run"
+
+
+@pytest.mark.parametrize("by", ["task id", "primary key"])
+def test_execute_run__delivered_by_task_id_or_primary_key(by):
+    queued = run_create("t-ok", task_id="t-ok:by")
+    ended = execute_run(queued.task_id if by == "task id" else queued.pk)
+    assert ended.pk == queued.pk and fresh(queued).status == RunStatus.SUCCEEDED
+    assert execute_run("no-such-task") is None
+
+
+def test_runs_create_with__runs_sent_by_task_id_and_stamped_sent_on_the_orm_broker(
+        make_function):
+    make_function("t-with")
+    head = window("k:with")
+    requests = [RunRequest(function="t-with", payload={}, source="command", task_id="w:1",
+                           dispatch_key="k:with")]
+    runs = function_runs_create_with(head=head, unique_field="dispatch_key", requests=requests,
+                                     now=timezone.now())
+    assert [fresh(r).task_id for r in runs] == ["w:1"] and head.pk
+    if broker_is_transactional():
+        (row,) = OrmQ.objects.all()
+        assert SignedPackage.loads(row.payload)["args"] == ("w:1",)
+        assert fresh(runs[0]).enqueued_at is not None
+    assert function_runs_create_with(head=window("k:with"), unique_field="dispatch_key",
+                                     requests=requests, now=timezone.now()) is None
+
+
+def test_update_together__all_or_nothing_and_one_statement_on_postgresql():
+    first, second = run_create("t-ok", task_id="u:1"), run_create("t-ok", task_id="u:2")
+    stamp = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        update_together((FunctionRun.objects.filter(pk=first.pk), {"enqueued_at": stamp}),
+                        (FunctionRun.objects.filter(pk=second.pk), {"error": "x"}),
+                        wait_for_disk=False)
+    assert (fresh(first).enqueued_at, fresh(second).error) == (stamp, "x")
+    if on_postgres():  # (the test's own transaction adds a savepoint around it)
+        assert len([q for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]) == 1
+    with pytest.raises(IntegrityError):  # the second breaks a check: the first is not kept
+        update_together((FunctionRun.objects.filter(pk=first.pk), {"error": "kept?"}),
+                        (FunctionRun.objects.filter(pk=second.pk), {"attempt": -1}))
+    assert fresh(first).error == ""
+
+
+@needs_postgres
+def test_update_together__inside_a_callers_transaction_its_commit_stays_durable():
+    run = run_create("t-ok", task_id="u:3")
+    with transaction.atomic():
+        update_together((FunctionRun.objects.filter(pk=run.pk), {"error": "y"}),
+                        wait_for_disk=False)
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
