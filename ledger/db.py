@@ -136,16 +136,20 @@ class _Params:
 
 def _db_values(obj: Model) -> list:
     """What ``field.get_db_prep_save(field.pre_save(obj, True))`` gives for each column, without
-    the calls where they only check and return the value: a plain ``str`` in a text column, a
-    ``bool`` in a boolean one, read by a field that does not change it on save. The calls were
-    a fifth of a dispatch's Python."""
-    values = []
-    for field, attname, as_is, plain_read in _plan(type(obj)):
-        value = getattr(obj, attname) if plain_read else field.pre_save(obj, True)
-        if value is not None and type(value) is not as_is:
-            value = field.get_db_prep_save(value, connection)
-        values.append(value)
-    return values
+    the calls where they only check and return the value (``_db_value``), read by a field that
+    does not change it on save."""
+    return [_db_value(field, getattr(obj, field.attname) if plain_read
+                      else field.pre_save(obj, True))
+            for field, plain_read in _plan(type(obj))]
+
+
+def _db_value(field: Field, value):
+    """``field.get_db_prep_save(value)``, skipped where it only checks and returns the value: a
+    plain ``str`` in a text column, a ``bool`` in a boolean one (those calls were a fifth of a
+    dispatch's Python)."""
+    if value is None or type(value) is _AS_IS.get(field.get_internal_type()):
+        return value
+    return field.get_db_prep_save(value, connection)
 
 
 _AS_IS = {"CharField": str, "TextField": str, "BooleanField": bool}
@@ -153,8 +157,7 @@ _AS_IS = {"CharField": str, "TextField": str, "BooleanField": bool}
 
 @cache
 def _plan(model: type[Model]) -> tuple:
-    return tuple((field, field.attname, _AS_IS.get(field.get_internal_type()),
-                  type(field).pre_save is Field.pre_save) for field in _fields(model))
+    return tuple((field, type(field).pre_save is Field.pre_save) for field in _fields(model))
 
 
 @cache
@@ -186,7 +189,7 @@ def insert_or_nothing(model: type[Model], values: dict, *, conflict_field: str) 
     transaction is aborted (a failed plain INSERT would also write an ERROR line to the
     PostgreSQL log for every duplicate)."""
     sql, fields = _insert_or_nothing_sql(model, tuple(values), conflict_field, connection.vendor)
-    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    params = [_db_value(field, values[field.name]) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
