@@ -74,6 +74,7 @@ def http(url: str, *, token: str | None = None) -> tuple[int, dict]:
 def start_gunicorn(args, env) -> subprocess.Popen:
     process = common.start(
         [common.PYTHON, "-m", "gunicorn", "dispatch_project.wsgi:application",
+         "--config", "gunicorn.conf.py",
          "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.workers),
          "--worker-class", "gthread", "--threads", str(args.threads),
          "--backlog", "2048", "--graceful-timeout", "5", "--log-level", "warning"],
@@ -111,19 +112,22 @@ def sanity_check(base: str) -> None:
     assert status == 200 and floor["existingDispatch"] == body["existingDispatch"], (status, floor)
 
 
-def run_wrk(args, base: str, case: str, seconds: int) -> dict:
+def run_wrk(args, base: str, case: str, seconds: int, cpu: common.CpuMeter) -> dict:
     path, distinct = CASES[case]
     prefix = uuid.uuid4().hex[:12] if distinct else "-"
     command = ["wrk", "-t", str(args.wrk_threads), "-c", str(args.connections),
                "-d", f"{seconds}s", "--timeout", "10s", "-s", str(LUA), base,
                "--", path, prefix, common.CRON_SECRET]
+    cpu_before = cpu.read()
     output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60,
                             check=True).stdout
+    cpu_after = cpu.read()
     line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
     result = json.loads(line.removeprefix("BENCH_JSON "))
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["errors"] = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors",
                                                "status_errors", "timeouts"))
+    result.update(common.CpuMeter.per_request(cpu_before, cpu_after, result["requests"]))
     return result
 
 
@@ -145,14 +149,15 @@ def bench_broker(args, broker: str) -> dict:
     samples: dict[str, list[dict]] = {case: [] for case in CASES}
     try:
         server = start_gunicorn(args, env)
+        cpu = common.CpuMeter(server.pid)
         sanity_check(base)
         for case in CASES:
-            run_wrk(args, base, case, args.warmup)
+            run_wrk(args, base, case, args.warmup, cpu)
         order = list(CASES)
         for round_number in range(args.rounds):
             for case in order if round_number % 2 == 0 else order[::-1]:
                 before = windows_count(DB_NAME) if case == "new" else 0
-                result = run_wrk(args, base, case, args.duration)
+                result = run_wrk(args, base, case, args.duration, cpu)
                 if case == "new":
                     # Every completed request opened (and enqueued) exactly one window.
                     made = windows_count(DB_NAME) - before
@@ -162,8 +167,9 @@ def bench_broker(args, broker: str) -> dict:
                 samples[case].append(result)
                 print(f"  {broker:5} round {round_number + 1} {case:9} "
                       f"{result['rps']:8.1f} req/s  p50 {result['p50_us'] / 1000:6.2f} ms  "
-                      f"p99 {result['p99_us'] / 1000:6.2f} ms  errors {result['errors']}",
-                      flush=True)
+                      f"p99 {result['p99_us'] / 1000:6.2f} ms  errors {result['errors']}  "
+                      f"CPU/request: web {result['web_cpu_ms']:.2f} ms, "
+                      f"database {result['db_cpu_ms']:.2f} ms", flush=True)
                 if broker == "redis":
                     common.redis_flush()  # keep the shared Redis small between cases
     finally:
@@ -179,6 +185,8 @@ def bench_broker(args, broker: str) -> dict:
             "p99_ms": mean(r["p99_us"] for r in results) / 1000,
             "errors": sum(r["errors"] for r in results),
             "requests": sum(r["requests"] for r in results),
+            "web_cpu_ms": mean(r["web_cpu_ms"] for r in results),
+            "db_cpu_ms": mean(r["db_cpu_ms"] for r in results),
             "rounds": results,
         }
     return summary
@@ -186,8 +194,9 @@ def bench_broker(args, broker: str) -> dict:
 
 def table(results: dict) -> tuple[str, bool]:
     lines = [
-        "| broker | case | req/s | p50 ms | p99 ms | req/s ratio | p99 ratio | errors | targets |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| broker | case | req/s | p50 ms | p99 ms | req/s ratio | p99 ratio | CPU ms/request "
+        "(web + database) | errors | targets |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     all_pass = True
     for broker, summary in results.items():
@@ -210,7 +219,8 @@ def table(results: dict) -> tuple[str, bool]:
                     targets += "; errors FAIL"
             lines.append(
                 f"| {broker} | {case} | {row['rps']:.0f} | {row['p50_ms']:.2f} | "
-                f"{row['p99_ms']:.2f} | {rps_ratio:.2f} | {p99_ratio:.2f} | {row['errors']} | "
+                f"{row['p99_ms']:.2f} | {rps_ratio:.2f} | {p99_ratio:.2f} | "
+                f"{row['web_cpu_ms']:.2f} + {row['db_cpu_ms']:.2f} | {row['errors']} | "
                 f"{targets} |"
             )
     return "\n".join(lines), all_pass

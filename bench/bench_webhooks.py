@@ -105,6 +105,7 @@ def reset_queue() -> None:
 def start_gunicorn(args, env, log: str) -> subprocess.Popen:
     process = common.start(
         [common.PYTHON, "-m", "gunicorn", "dispatch_project.wsgi:application",
+         "--config", "gunicorn.conf.py",
          "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.workers),
          "--worker-class", "gthread", "--threads", str(args.threads),
          "--backlog", "2048", "--graceful-timeout", "5", "--log-level", "warning"], env, log)
@@ -136,8 +137,8 @@ def template_path() -> Path:
 
 
 class Ingest:
-    def __init__(self, args):
-        self.args = args
+    def __init__(self, args, cpu: common.CpuMeter):
+        self.args, self.cpu = args, cpu
         self.base = f"http://127.0.0.1:{args.port}"
         self.template = template_path()
         self.sequence = 10  # id prefixes 10..99: 12-digit ids, never the fill's or drain's
@@ -149,13 +150,16 @@ class Ingest:
                    "-d", f"{seconds}s", "--timeout", "10s", "-s", str(LUA), self.base, "--",
                    ROUTES[case], TOKEN, str(self.template), str(self.sequence)]
         before = sql(COUNT_SQL[case])[0][0]
+        cpu_before = self.cpu.read()
         output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60,
                                 check=True).stdout
+        cpu_after = self.cpu.read()
         line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
         result = json.loads(line.removeprefix("BENCH_JSON "))
         result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
         result["errors"] = sum(result[k] for k in ("connect_errors", "read_errors",
                                                    "write_errors", "status_errors", "timeouts"))
+        result.update(common.CpuMeter.per_request(cpu_before, cpu_after, result["requests"]))
         stored = sql(COUNT_SQL[case])[0][0] - before
         result["stored"] = stored
         # Every answered request stored exactly one new row (in-flight ones at the end may too).
@@ -174,7 +178,8 @@ class Ingest:
                 samples[case].append(result)
                 print(f"  {label:6} round {number + 1} {case:8} {result['rps']:8.1f} req/s  "
                       f"p50 {result['p50_us'] / 1000:6.2f} ms  p99 {result['p99_us'] / 1000:6.2f}"
-                      f" ms  errors {result['errors']}", flush=True)
+                      f" ms  errors {result['errors']}  CPU/request: web {result['web_cpu_ms']:.2f}"
+                      f" ms, database {result['db_cpu_ms']:.2f} ms", flush=True)
         return {case: summarise(results) for case, results in samples.items()}
 
 
@@ -183,6 +188,8 @@ def summarise(results: list[dict]) -> dict:
             "p50_ms": mean(r["p50_us"] for r in results) / 1000,
             "p99_ms": mean(r["p99_us"] for r in results) / 1000,
             "errors": sum(r["errors"] for r in results),
+            "web_cpu_ms": mean(r["web_cpu_ms"] for r in results),
+            "db_cpu_ms": mean(r["db_cpu_ms"] for r in results),
             "requests": sum(r["requests"] for r in results), "rounds": results}
 
 
@@ -375,6 +382,9 @@ def table(results: dict) -> tuple[str, bool]:
         row("ingest (empty table)", "p99 ms", ours["p99_ms"], base["p99_ms"],
             ours["p99_ms"] / base["p99_ms"], "<= 1.2x baseline",
             ours["p99_ms"] / base["p99_ms"] <= 1.2)
+        for part, key in (("web server", "web_cpu_ms"), ("database server", "db_cpu_ms")):
+            row("ingest (empty table)", f"CPU ms per request, {part}", ours[key], base[key],
+                ours[key] / base[key] if base[key] else None, "info")
     full = results.get("full")
     if full and empty:
         ours, base = full["ingest"], full["baseline"]
@@ -432,8 +442,8 @@ def main() -> int:
             "VALUES ('Acme Outreach (bench)', '42', '', '', '', '', 'UTC', true, false)",
             fetch=False)
         if cases & {"ingest", "full"}:
-            ingest = Ingest(args)
             server = start_gunicorn(args, env_for("orm"), "gunicorn-wh-ingest.log")
+            ingest = Ingest(args, common.CpuMeter(server.pid))
             results["ingest"] = ingest.rounds("empty", args.rounds)
             if "full" in cases:
                 results["fill"] = fill(args.fill)

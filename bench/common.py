@@ -210,7 +210,7 @@ def time_statements(cases: dict, requests: int, connection, rounds: int = 5) -> 
     spent = {name: defaultdict(float) for name in cases}
     wall, cpu, server = defaultdict(float), defaultdict(float), defaultdict(float)
     current = []
-    postmaster = _postmaster_pid(connection)
+    postmaster = postmaster_pid() if connection.vendor == "postgresql" else None
 
     def timed(execute, sql, params, many, context):
         started = time.perf_counter()
@@ -244,15 +244,30 @@ def time_statements(cases: dict, requests: int, connection, rounds: int = 5) -> 
             print(f"   {seconds / total * 1000:6.2f} ms  {statement}")
 
 
-def _postmaster_pid(connection) -> int | None:
+
+def postmaster_pid() -> int | None:
     """The local PostgreSQL server's main process (its CPU time includes every backend's), or
-    None when the database is not a local PostgreSQL."""
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (backend,) = cursor.fetchone()
+    None when it is not on this machine."""
+    with pg_admin() as conn:
+        (backend,) = conn.execute("SELECT pg_backend_pid()").fetchone()
     try:
         return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except OSError:
         return None
+
+
+class CpuMeter:
+    """CPU seconds spent by the web server's process tree and by the database server while a
+    load runs: on a small shared machine the cores are the limit, so a case's CPU per request
+    shows where its time goes (wall time hides it)."""
+
+    def __init__(self, web_pid: int) -> None:
+        self.web_pid, self.db_pid = web_pid, postmaster_pid()
+
+    def read(self) -> tuple[float, float]:
+        return cpu_seconds(self.web_pid), cpu_seconds(self.db_pid) if self.db_pid else 0.0
+
+    @staticmethod
+    def per_request(before: tuple, after: tuple, requests: int) -> dict:
+        return {"web_cpu_ms": (after[0] - before[0]) * 1000 / max(requests, 1),
+                "db_cpu_ms": (after[1] - before[1]) * 1000 / max(requests, 1)}

@@ -32,8 +32,11 @@ class DispatchWindowAdmin(admin.ModelAdmin):
 
     @admin.display(description="runs")
     def runs_link(self, window: DispatchWindow) -> str:
-        url = reverse("admin:ledger_functionrun_changelist") + f"?dispatch_key={window.dispatch_key}"
-        count = FunctionRun.objects.filter(dispatch_key=window.dispatch_key).count()
+        """The window's runs, by their task ids (the ledger's unique index)."""
+        task_ids = list(window.task_ids or [])
+        url = (reverse("admin:ledger_functionrun_changelist")
+               + f"?task_id__in={','.join(task_ids)}")
+        count = FunctionRun.objects.filter(task_id__in=task_ids).count()
         return format_html('<a href="{}">{} run(s)</a>', url, count)
 
     @admin.action(description="Dispatch these crons now (current window, same dedupe)")

@@ -112,10 +112,10 @@ class FunctionRun(models.Model):
                 condition=Q(status__in=["queued", "running"]),
             ),
             models.Index(fields=["function", "concurrency_key", "status"], name="ledger_run_slot"),
-            # The window's runs (admin links, the window maintenance) and an operator's search
-            # by correlation id. Nothing filters runs by cron alone often enough to pay for one.
-            models.Index(fields=["dispatch_key"], name="ledger_run_dispatch_key"),
-            models.Index(fields=["correlation_id"], name="ledger_run_correlation"),
+            # No index on dispatch_key or correlation_id: a window finds its runs by their task
+            # ids (unique, indexed), and the admin's search is a substring match no btree
+            # serves. Each was one more random-key insert on every dispatch (write-ahead log
+            # and CPU in the database server). Nothing filters runs by cron alone either.
             # Pruning reads finished runs only; queued and running ones stay out of this index.
             models.Index(fields=["finished_at"], name="ledger_run_finished",
                          condition=Q(finished_at__isnull=False)),

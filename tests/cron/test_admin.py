@@ -22,8 +22,15 @@ def test_admin__window_list_filters_search_and_links_to_runs(admin_client, dispa
     assert page.status_code == 200
     html = page.content.decode()
     assert dispatched.dispatch_key in html
-    runs_url = reverse("admin:ledger_functionrun_changelist") + "?dispatch_key="
+    runs_url = (reverse("admin:ledger_functionrun_changelist")
+                + "?task_id__in=" + ",".join(dispatched.task_ids))
     assert runs_url in html and "2 run(s)" in html
+    FunctionRun.objects.create(function="other", source="command", task_id="other:1",
+                               queued_at=dispatched.created_at)
+    runs_page = admin_client.get(runs_url)  # the link: the window's runs, by task id
+    assert runs_page.status_code == 200
+    assert runs_page.context["cl"].result_count == 2
+    assert {run.task_id for run in runs_page.context["cl"].result_list} == set(dispatched.task_ids)
 
 
 @pytest.mark.django_db
