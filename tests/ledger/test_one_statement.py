@@ -150,3 +150,17 @@ def test_update_together__inside_a_callers_transaction_its_commit_stays_durable(
         with connection.cursor() as cursor:
             cursor.execute("SHOW synchronous_commit")
             assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("function", "t-ok"), ("inline", True), ("attempt", 3), ("queued_at", "now"),
+    ("payload", {"a": [1]}), ("status", RunStatus.QUEUED)])
+def test_db_value__same_as_djangos_preparation(name, value):
+    """``_db_value`` skips Django's per-field preparation only where it returns the value as
+    it is: what reaches the driver is the same either way."""
+    from ledger.db import _as_is, _db_value
+
+    field = FunctionRun._meta.get_field(name)
+    value = timezone.now() if value == "now" else value
+    ours = _db_value(field, _as_is(field, connection.vendor), value)
+    assert str(ours) == str(field.get_db_prep_save(value, connection))
