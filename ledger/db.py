@@ -4,7 +4,7 @@ from contextlib import nullcontext
 from datetime import datetime
 from functools import cache
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Field, Model, QuerySet
 from django.db.models.sql import UpdateQuery
 
@@ -160,16 +160,16 @@ def _as_is(field: Field, vendor: str) -> tuple[type, ...]:
     """The value types ``field`` sends to the database unchanged: a plain ``str`` in a text
     column, a ``bool`` in a boolean one, an ``int`` in an integer one, and on PostgreSQL an
     aware ``datetime`` (which psycopg adapts itself; a naive one still goes through Django,
-    which warns)."""
-    kind = field.get_internal_type()
-    if kind in ("CharField", "TextField"):
+    which warns). Only Django's own field classes: a subclass may prepare values its own way."""
+    if type(field) in (models.CharField, models.TextField):
         return (str,)
-    if kind == "BooleanField":
+    if type(field) is models.BooleanField:
         return (bool,)
-    if kind in ("IntegerField", "PositiveIntegerField", "SmallIntegerField",
-                "PositiveSmallIntegerField", "BigIntegerField", "PositiveBigIntegerField"):
+    if type(field) in (models.IntegerField, models.PositiveIntegerField,
+                       models.SmallIntegerField, models.PositiveSmallIntegerField,
+                       models.BigIntegerField, models.PositiveBigIntegerField):
         return (int,)
-    if kind == "DateTimeField" and vendor == "postgresql":
+    if type(field) is models.DateTimeField and vendor == "postgresql":
         return (datetime,)
     return ()
 

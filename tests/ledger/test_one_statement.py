@@ -164,3 +164,16 @@ def test_db_value__same_as_djangos_preparation(name, value):
     value = timezone.now() if value == "now" else value
     ours = _db_value(field, _as_is(field, connection.vendor), value)
     assert str(ours) == str(field.get_db_prep_save(value, connection))
+
+
+def test_db_value__a_field_subclass_prepares_its_own_values():
+    from django.db import models
+
+    from ledger.db import _as_is, _db_value
+
+    class LowerCaseField(models.CharField):
+        def get_prep_value(self, value):
+            return super().get_prep_value(value).lower()
+
+    field = LowerCaseField(max_length=10)
+    assert _db_value(field, _as_is(field, connection.vendor), "ABC") == "abc"
