@@ -111,7 +111,12 @@ class FunctionRun(models.Model):
                 name="ledger_run_active",
                 condition=Q(status__in=["queued", "running"]),
             ),
-            models.Index(fields=["function", "concurrency_key", "status"], name="ledger_run_slot"),
+            # Runs waiting for a slot (queued, no delivery out), oldest first, for the release
+            # that wakes them. Partial: a dispatched run (sent at once) never enters it, and no
+            # claim or finish of a running run touches it.
+            models.Index(fields=["function", "concurrency_key", "queued_at"],
+                         name="ledger_run_waiting",
+                         condition=Q(status="queued", enqueued_at__isnull=True)),
             # No index on dispatch_key or correlation_id: a window finds its runs by their task
             # ids (unique, indexed), and the admin's search is a substring match no btree
             # serves. Each was one more random-key insert on every dispatch (write-ahead log
