@@ -198,7 +198,7 @@ class Phase:
     def pickup(self) -> dict:
         import random
 
-        samples = self.args.pickup_samples or (100 if self.broker_name == "orm" else 300)
+        samples = self.args.pickup_samples or 300
         gap = (0.05, 0.25) if self.broker_name == "orm" else (0.01, 0.03)
         latencies = {kind: [] for kind in self.kinds}
         self.start_cluster()
