@@ -39,15 +39,15 @@ ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 class FunctionRun(models.Model):
-    function = models.CharField(max_length=100)  # indexed first in ledger_run_slot
+    function = models.CharField(max_length=100)  # indexed first in ledger_run_waiting
     cron = models.CharField(max_length=100, blank=True)
-    dispatch_key = models.CharField(max_length=255, blank=True)  # indexed: ledger_run_dispatch_key
+    dispatch_key = models.CharField(max_length=255, blank=True)  # not indexed: see Meta.indexes
     # One success per (function, idempotency_key); defaults to the dispatch key.
     idempotency_key = models.CharField(max_length=255, blank=True)
     concurrency_key = models.CharField(max_length=255, blank=True)
     # Deterministic id of a dispatched run ("bg-process:<24 hex>"); null for inline runs.
     task_id = models.CharField(max_length=100, null=True, blank=True)  # unique: ledger_run_task_id
-    correlation_id = models.CharField(max_length=128, blank=True)  # indexed: ledger_run_correlation
+    correlation_id = models.CharField(max_length=128, blank=True)  # not indexed: see Meta.indexes
     source = models.CharField(max_length=32)
     params = models.JSONField(default=dict, blank=True)
     payload = models.JSONField(default=dict, blank=True)
