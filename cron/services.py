@@ -140,8 +140,9 @@ def dispatch_window_dispatch(*, trigger: Trigger, payload: dict) -> TriggerOutco
     process already saw handed over is answered from memory (``known_windows``).
 
     On the ORM broker the window row, the queued runs and the enqueue commit together (an
-    outbox for free; on PostgreSQL one statement, ``function_runs_create_with``). On Redis the push follows the commit; a failed push marks the window
-    ``enqueue-failed`` and cancels its runs, so a retry in the same window dispatches again.
+    outbox for free; on PostgreSQL one statement, ``function_runs_create_with``). On Redis the
+    push follows the commit; a failed push marks the window ``enqueue-failed`` and cancels its
+    runs, so a retry in the same window dispatches again.
     """
     key = payload["dispatchKey"]
     now = trigger.requested_at

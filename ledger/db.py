@@ -16,7 +16,9 @@ def update_together(*updates: tuple[QuerySet, dict], wait_for_disk: bool = True)
     them took ``BEGIN``, each UPDATE and ``COMMIT``; ``wait_for_disk=False`` lets its commit
     return before its WAL reaches the disk (the same statement turns ``synchronous_commit``
     off for its own transaction): only for writes whose loss in a database crash someone else
-    repairs; the caller says who. SQLite: one transaction."""
+    repairs; the caller says who. SQLite: one transaction. Nothing to update: nothing runs."""
+    if not updates:
+        return
     if connection.vendor != "postgresql":
         with transaction.atomic():
             for queryset, values in updates:

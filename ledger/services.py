@@ -102,14 +102,13 @@ def function_runs_create_with(*, head: Model, unique_field: str, requests: list[
     if connection.vendor == "postgresql" and all(
             Overlap(request.overlap) == Overlap.ALLOW_ALL for request in requests):
         runs = [_new_run(request, now, inline=False) for request in requests]
-        queue = QueueRows() if transactional else None
-        for run in runs:
-            if queue is not None:
+        queue = QueueRows()
+        if transactional:
+            for run in runs:
                 run.enqueued_at = now
                 _send(run, into=queue)
-        followers = [*runs, *(queue.rows if queue else [])]
         return runs if insert_unless_taken(head, conflict_field=unique_field,
-                                           then=followers) else None
+                                           then=[*runs, *queue.rows]) else None
     with transaction.atomic():
         if not insert_unless_taken(head, conflict_field=unique_field, then=[]):
             return None
