@@ -1,6 +1,6 @@
 """Small SQL the ORM cannot say, shared by every app (PostgreSQL and SQLite >= 3.35 alike)."""
 
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from functools import cache
 
@@ -36,7 +36,7 @@ def update_together(*updates: tuple[QuerySet, dict], wait_for_disk: bool = True)
     # Inside a caller's transaction the setting would reach the caller's commit: durable then.
     durable = wait_for_disk or connection.in_atomic_block
     tail = "1" if durable else "set_config('synchronous_commit', 'off', true)"
-    with atomic_if_nested(), connection.cursor() as cursor:
+    with atomic_if_nested(), hot_cursor() as cursor:
         cursor.execute(f"WITH {', '.join(parts)} SELECT {tail}", params)
 
 
@@ -44,6 +44,37 @@ def atomic_if_nested():
     """A statement is atomic by itself in autocommit mode; inside a caller's transaction a
     savepoint keeps its failure from aborting the caller's transaction."""
     return transaction.atomic() if connection.in_atomic_block else nullcontext()
+
+
+@contextmanager
+def hot_cursor():
+    """A cursor for a hot statement that PostgreSQL then parses and plans once per connection.
+
+    Django binds parameters in the client (the statement travels as text with its values
+    spelled out: a 1 KB webhook body as 2 KB of hex) and never prepares. This cursor binds
+    them on the server and prepares the statement on its first run in each connection, so
+    later runs send only the values (bytes as bytes). Everything else is Django's cursor:
+    its error wrapping (``DatabaseError``), its query log, its execute wrappers.
+    With ``DATABASE_PREPARED_STATEMENTS=false`` (settings.py) psycopg prepares nothing and the
+    values are still bound on the server. SQLite, and a connection logging its queries (DEBUG,
+    ``CaptureQueriesContext``: a prepared run leaves psycopg no query text for Django's log):
+    Django's own cursor."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and not connection.queries_logged:
+            cursor.cursor.close()
+            cursor.cursor = _preparing_cursor_class()(connection.connection)
+        yield cursor
+
+
+@cache
+def _preparing_cursor_class():
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparingCursor(ServerBindingCursor):
+        def execute(self, query, params=None, *, prepare=True, binary=None):
+            return super().execute(query, params, prepare=prepare, binary=binary)
+
+    return PreparingCursor
 
 
 def insert_objects(objs: list[Model]) -> None:
@@ -60,7 +91,7 @@ def insert_objects(objs: list[Model]) -> None:
         f"INSERT INTO {_quote(meta.db_table)} ({_columns(type(objs[0]))}) "
         f"VALUES {rows} RETURNING {_quote(meta.pk.column)}"
     )
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, params.values)
         ids = [pk for (pk,) in cursor.fetchall()]
     # PostgreSQL and SQLite return a multi-row VALUES insert's rows in order (bulk_create
@@ -98,7 +129,7 @@ def insert_unless_taken(head: Model, *, conflict_field: str, then: list[Model]) 
         sql = f"WITH {', '.join(parts)} SELECT {selected}"
     else:
         sql = insert_head
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, params.values)
         row = cursor.fetchone()
     if row is None or row[0] is None:
@@ -108,11 +139,12 @@ def insert_unless_taken(head: Model, *, conflict_field: str, then: list[Model]) 
 
 
 class _Params:
-    """A statement's named parameters, one per distinct value.
+    """A statement's named parameters, one per distinct value and column type.
 
-    The rows of one dispatch repeat their keys, timestamps and flags; named once each, a
-    dispatch's statement stays under psycopg's limit for caching its parsed form (50
-    parameters) instead of being parsed again on every request. NULL is written as such."""
+    The rows of one dispatch repeat their keys, timestamps and flags: each is bound once. A
+    value is shared only between columns of one SQL type (``_sql_type``): PostgreSQL deduces
+    the type of a parameter bound on the server from where it is used, and refuses one used as
+    ``varchar`` in one place and ``text`` in another. NULL is written as such."""
 
     def __init__(self) -> None:
         self.values: dict[str, object] = {}
@@ -120,13 +152,13 @@ class _Params:
 
     def row(self, obj: Model) -> str:
         """The placeholders of ``obj``'s non-primary-key columns, in ``_columns`` order."""
-        return ", ".join(self.placeholder(value) for value in _db_values(obj))
+        return ", ".join(self.placeholder(value, sql_type) for value, sql_type in _db_values(obj))
 
-    def placeholder(self, value) -> str:
+    def placeholder(self, value, sql_type: str = "") -> str:
         if value is None:
             return "NULL"
         try:
-            key = (type(value), value)  # 0, False and 0.0 stay apart
+            key = (type(value), value, sql_type)  # 0, False and 0.0 stay apart
             hash(key)
         except TypeError:  # unhashable (JSON): never shared
             key = id(value)
@@ -137,13 +169,13 @@ class _Params:
         return f"%({name})s"
 
 
-def _db_values(obj: Model) -> list:
-    """What ``field.get_db_prep_save(field.pre_save(obj, True))`` gives for each column, without
-    the calls where they only check and return the value (``_db_value``), read by a field that
-    does not change it on save."""
-    return [_db_value(field, as_is, getattr(obj, field.attname) if plain_read
-                      else field.pre_save(obj, True))
-            for field, plain_read, as_is in _plan(type(obj), connection.vendor)]
+def _db_values(obj: Model) -> list[tuple[object, str]]:
+    """For each column, what ``field.get_db_prep_save(field.pre_save(obj, True))`` gives (without
+    the calls where they only check and return the value: ``_db_value``; read plainly for a
+    field that does not change it on save), and the column's SQL type."""
+    return [(_db_value(field, as_is, getattr(obj, field.attname) if plain_read
+                       else field.pre_save(obj, True)), sql_type)
+            for field, plain_read, as_is, sql_type in _plan(type(obj), connection.vendor)]
 
 
 def _db_value(field: Field, as_is: tuple[type, ...], value):
@@ -178,8 +210,14 @@ def _as_is(field: Field, vendor: str) -> tuple[type, ...]:
 
 @cache
 def _plan(model: type[Model], vendor: str) -> tuple:
-    return tuple((field, type(field).pre_save is Field.pre_save, _as_is(field, vendor))
-                 for field in _fields(model))
+    return tuple((field, type(field).pre_save is Field.pre_save, _as_is(field, vendor),
+                  _sql_type(field)) for field in _fields(model))
+
+
+def _sql_type(field: Field) -> str:
+    """The column's type without its modifier: ``varchar(255)`` and ``varchar(64)`` are one type
+    to PostgreSQL's parameter typing, ``varchar`` and ``text`` are two."""
+    return (field.db_type(connection) or "").split("(")[0]
 
 
 @cache
@@ -212,7 +250,7 @@ def insert_or_nothing(model: type[Model], values: dict, *, conflict_field: str) 
     PostgreSQL log for every duplicate)."""
     sql, fields = _insert_or_nothing_sql(model, tuple(values), conflict_field, connection.vendor)
     params = [_db_value(field, as_is, values[field.name]) for field, as_is in fields]
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return row[0] if row else None

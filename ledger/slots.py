@@ -13,6 +13,7 @@ leaves the transaction usable, so no savepoint per try.
 from django.db import connection
 from django.db.models import Q
 
+from ledger.db import hot_cursor
 from ledger.models import ConcurrencySlot, FunctionRun, RunStatus
 
 
@@ -49,7 +50,7 @@ def slot_release(*, run_id: int) -> bool:
     """Release the run's slot; True when a waiting run had marked it (wake one)."""
     qn = connection.ops.quote_name
     meta = ConcurrencySlot._meta
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         # DELETE ... RETURNING: PostgreSQL, SQLite >= 3.35.
         cursor.execute(
             f"DELETE FROM {qn(meta.db_table)} WHERE {qn(meta.get_field('run').column)} = %s "
@@ -65,7 +66,7 @@ def _try_insert(run: FunctionRun, number: int, now) -> bool:
     qn = connection.ops.quote_name
     columns = ", ".join(qn(meta.get_field(name).column)
                         for name in ("function", "key", "slot", "run", "acquired_at", "waiters"))
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s, %s) "
             "ON CONFLICT DO NOTHING",

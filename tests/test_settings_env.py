@@ -89,3 +89,24 @@ def test_settings__window_overrides_are_clamped(settings):
              "BACKGROUND_JOBS_DISPATCH_WINDOW_SECONDS": "7200"},
         capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["15", "3600"], result.stderr
+
+
+def database_options(**variables) -> str:
+    code = "import dispatch_project.settings as s; print(s.DATABASES['default'].get('OPTIONS'))"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SECRET_KEY": "k" * 40, **variables},
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_settings__postgresql_prepares_hot_statements_unless_turned_off():
+    url = "postgres://postgres@127.0.0.1:5432/anything"
+    assert "prepare_threshold" in database_options(DATABASE_URL=url)
+    assert "prepare_threshold" not in database_options(DATABASE_URL=url,
+                                                        DATABASE_PREPARED_STATEMENTS="false")
+    assert "DATABASE_PREPARED_STATEMENTS" in settings_error(DATABASE_URL=url,
+                                                            DATABASE_PREPARED_STATEMENTS="maybe")
+    # SQLite's driver takes no such option (a qcluster on SQLite must still start).
+    assert "prepare_threshold" not in database_options(DATABASE_URL="sqlite:////tmp/x.sqlite3")

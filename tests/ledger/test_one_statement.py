@@ -81,6 +81,9 @@ def test_params__equal_values_named_once_but_0_false_and_json_kept_apart():
     assert names[7] == "NULL"
     assert names[8] != names[9]
     assert len(params.values) == 7
+    # One value in columns of two SQL types gets two names (PostgreSQL types each parameter).
+    assert params.placeholder("x", "varchar") != params.placeholder("x", "text")
+    assert params.placeholder("x", "varchar") == params.placeholder("x", "varchar")
 
 
 @pytest.mark.skipif(not broker_is_transactional(),
