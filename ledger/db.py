@@ -36,7 +36,7 @@ def update_together(*updates: tuple[QuerySet, dict], wait_for_disk: bool = True)
     # Inside a caller's transaction the setting would reach the caller's commit: durable then.
     durable = wait_for_disk or connection.in_atomic_block
     tail = "1" if durable else "set_config('synchronous_commit', 'off', true)"
-    with atomic_if_nested(), hot_cursor() as cursor:
+    with atomic_if_nested(), connection.cursor() as cursor:
         cursor.execute(f"WITH {', '.join(parts)} SELECT {tail}", params)
 
 
@@ -48,13 +48,19 @@ def atomic_if_nested():
 
 @contextmanager
 def hot_cursor():
-    """A cursor for a hot statement that PostgreSQL then parses and plans once per connection.
+    """A cursor for a hot INSERT that PostgreSQL then parses and plans once per connection.
 
     Django binds parameters in the client (the statement travels as text with its values
     spelled out: a 1 KB webhook body as 2 KB of hex) and never prepares. This cursor binds
     them on the server and prepares the statement on its first run in each connection, so
     later runs send only the values (bytes as bytes). Everything else is Django's cursor:
     its error wrapping (``DatabaseError``), its query log, its execute wrappers.
+
+    Only for statements that find no rows through an index (INSERTs, their ``ON CONFLICT``
+    arbiters, CTEs of them): after five runs PostgreSQL may keep one generic plan for the
+    connection's life, and a plan chosen while a table was small reads it whole once it is
+    large (measured: an ``UPDATE … WHERE id IN (…)`` prepared this way fell to sequential
+    scans and tripled a dispatch's database time within a minute).
     With ``DATABASE_PREPARED_STATEMENTS=false`` (settings.py) psycopg prepares nothing and the
     values are still bound on the server. SQLite, and a connection logging its queries (DEBUG,
     ``CaptureQueriesContext``: a prepared run leaves psycopg no query text for Django's log):

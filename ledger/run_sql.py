@@ -16,7 +16,7 @@ Only columns named here are written, so a column added to the models later keeps
 from django.db import connection
 from django.db.models import Model
 
-from ledger.db import atomic_if_nested, hot_cursor
+from ledger.db import atomic_if_nested
 from ledger.models import ConcurrencySlot, FunctionAttempt, FunctionRun
 
 RUN = FunctionRun._meta.db_table
@@ -49,7 +49,7 @@ def claim_update(*, run: FunctionRun, values: dict, now) -> bool:
     if connection.vendor == "postgresql":
         # Evaluated only for a matched row: a claim that did not match keeps a durable commit.
         sql += " RETURNING set_config('synchronous_commit', 'off', true)"
-    with hot_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount == 1
 
@@ -77,7 +77,7 @@ def finish_in_one_statement(*, run_id: int, token, run_values: dict, attempt_id:
         f"COALESCE((SELECT bool_or(waiters) FROM released), false)"
     )
     params = [*run_params, run_id, token, *attempt_params, attempt_id]
-    with atomic_if_nested(), hot_cursor() as cursor:
+    with atomic_if_nested(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         finished, waiters = cursor.fetchone()
     return bool(finished), bool(waiters)

@@ -50,7 +50,7 @@ def slot_release(*, run_id: int) -> bool:
     """Release the run's slot; True when a waiting run had marked it (wake one)."""
     qn = connection.ops.quote_name
     meta = ConcurrencySlot._meta
-    with hot_cursor() as cursor:
+    with connection.cursor() as cursor:
         # DELETE ... RETURNING: PostgreSQL, SQLite >= 3.35.
         cursor.execute(
             f"DELETE FROM {qn(meta.db_table)} WHERE {qn(meta.get_field('run').column)} = %s "

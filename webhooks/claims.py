@@ -17,7 +17,6 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
-from ledger.db import hot_cursor
 from webhooks import conf
 from webhooks.models import EventStatus, WebhookEvent
 
@@ -73,7 +72,7 @@ def webhook_events_claim(*, now: datetime, limit: int, worker: str,
         else:
             params.append("[" + ",".join(str(int(i)) for i in event_ids) + "]")
     params.append(int(limit))
-    with transaction.atomic(), hot_cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_claim_sql(only_ids=event_ids is not None), params)
         rows = cursor.fetchall()
     claimed = [
