@@ -189,10 +189,10 @@ def _dispatch_existing(*, trigger: Trigger, payload: dict, now) -> TriggerOutcom
 def _push(window: DispatchWindow, runs: list[FunctionRun], now) -> None:
     """Redis: push after the commit; a refusal marks the window retryable and re-raises.
 
-    Once pushed, the runs are stamped sent and the window ``enqueued`` in one statement that
-    does not wait for the disk: if a database crash lost it, the runs would be re-sent by the
-    sweeper (a duplicate delivery finds nothing to claim) and the window settled by
-    background-maintenance, the same repair as a web process dying right after the push."""
+    New runs were written stamped sent (``ledger.services.SENT_BY_CALLER``); once pushed, the
+    window becomes ``enqueued`` (with the stamps of reopened runs) in one statement that does
+    not wait for the disk: if a database crash lost it, background-maintenance settles the
+    window, the same repair as a web process dying right after the push."""
     try:
         function_runs_enqueue(runs=runs)
     except BROKER_ERRORS as error:

@@ -58,13 +58,13 @@ def function_run_create(*, request: RunRequest, now, inline: bool = False) -> Fu
 
 
 def function_runs_create(*, requests: list[RunRequest], now, inline: bool = False,
-                         sent_in_transaction: bool = False) -> list[FunctionRun]:
+                         sent_by_caller: bool = False) -> list[FunctionRun]:
     """New runs in one INSERT: ``queued``, or ``skipped``/``overlap`` at once when the overlap
     policy refuses one. Inline runs are not subject to the overlap policy: they run now or find
     the concurrency slot held (``skipped``/``locked``), as the rollback path always did.
 
-    ``sent_in_transaction``: the caller enqueues the queued runs on the ORM broker in this same
-    transaction, so they are stamped ``enqueued_at`` now rather than by one UPDATE each."""
+    ``sent_by_caller``: the caller sends the queued runs itself (``SENT_BY_CALLER``), so they
+    are stamped ``enqueued_at`` now rather than by an UPDATE after."""
     runs = [_new_run(request, now, inline) for request in requests]
     with transaction.atomic(savepoint=False):  # part of the caller's transaction, if any
         governed = [run for run in runs if not inline and run.overlap != Overlap.ALLOW_ALL]
@@ -75,7 +75,7 @@ def function_runs_create(*, requests: list[RunRequest], now, inline: bool = Fals
                 if run in refused:
                     run.status, run.reason, run.finished_at = (
                         RunStatus.SKIPPED, RunReason.OVERLAP, now)
-        if sent_in_transaction:
+        if sent_by_caller:
             for run in runs:
                 run.enqueued_at = now if run.status == RunStatus.QUEUED else None
         insert_objects(runs)
@@ -103,20 +103,28 @@ def function_runs_create_with(*, head: Model, unique_field: str, requests: list[
             Overlap(request.overlap) == Overlap.ALLOW_ALL for request in requests):
         runs = [_new_run(request, now, inline=False) for request in requests]
         queue = QueueRows()
-        if transactional:
-            for run in runs:
-                run.enqueued_at = now
+        for run in runs:
+            run.enqueued_at = now  # SENT_BY_CALLER
+            if transactional:
                 _send(run, into=queue)
         return runs if insert_unless_taken(head, conflict_field=unique_field,
                                            then=[*runs, *queue.rows]) else None
     with transaction.atomic():
         if not insert_unless_taken(head, conflict_field=unique_field, then=[]):
             return None
-        runs = function_runs_create(requests=requests, now=now,
-                                    sent_in_transaction=transactional)
+        runs = function_runs_create(requests=requests, now=now, sent_by_caller=True)
         if transactional:
             function_runs_enqueue(runs=runs)
     return runs
+
+
+# SENT_BY_CALLER. A dispatch's queued runs are written already stamped ``enqueued_at``: on the
+# ORM broker their task rows commit with them; on Redis the push follows the commit within
+# the same request. A process that dies between that commit and the push leaves them stamped
+# but never sent: the sweeper sends them again once they have waited
+# ``LEDGER_REQUEUE_AFTER_SECONDS`` (``sweeper._due_queued_runs``), as it does for a task Redis
+# lost, and their window stays ``dispatching`` until then. Stamping after the push instead
+# cost every Redis dispatch an UPDATE of each run (a new row version and index entries).
 
 
 def _new_run(request: RunRequest, now, inline: bool) -> FunctionRun:
@@ -217,12 +225,14 @@ def _send(run: FunctionRun, *, into: QueueRows | None = None) -> None:
 
 def function_runs_mark_sent(*, runs: list[FunctionRun], now,
                             also: tuple[QuerySet, dict] | None = None) -> None:
-    """Redis: stamp ``enqueued_at`` once every push of the dispatch went through, with the
-    caller's own bookkeeping (``also``: a queryset and its new values, the window's status),
-    in one statement that does not wait for the disk (``update_together``). Losing it in a
-    database crash, like a crash before it, leaves the runs unstamped: the sweeper sends them
-    again and a duplicate delivery finds nothing to claim."""
-    queued = [run.pk for run in runs if run.status == RunStatus.QUEUED]
+    """Redis, once every push of the dispatch went through: the caller's own bookkeeping
+    (``also``: a queryset and its new values, the window's status) and ``enqueued_at`` of the
+    runs not stamped at creation (``SENT_BY_CALLER``: only runs reopened after a failed
+    enqueue), in one statement that does not wait for the disk (``update_together``). Losing
+    it in a database crash, like a crash before it, leaves those runs unstamped: the sweeper
+    sends them again and a duplicate delivery finds nothing to claim."""
+    queued = [run.pk for run in runs
+              if run.status == RunStatus.QUEUED and run.enqueued_at is None]
     updates = [(FunctionRun.objects.filter(pk__in=queued, status=RunStatus.QUEUED),
                 {"enqueued_at": now})] if queued else []
     update_together(*updates, *([also] if also else []), wait_for_disk=False)

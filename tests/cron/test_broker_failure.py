@@ -162,3 +162,36 @@ def test_enqueue_failure__error_text_has_no_credentials():
 
     text = scrub("could not connect to redis://user:hunter2@db:6379/0 password=hunter2 x")
     assert "hunter2" not in text and "redis://***@db:6379/0" in text
+
+
+@pytest.mark.django_db
+def test_redis__a_process_dying_between_commit_and_push_is_repaired(cron_client, own_redis,
+                                                                    settings):
+    """Redis: the runs are written stamped sent, the push follows the commit. A web process that
+    dies in between leaves the window ``dispatching`` and its runs queued but never pushed: the
+    sweeper sends them once they have waited LEDGER_REQUEUE_AFTER_SECONDS (not at once, which
+    would double every live dispatch's deliveries), then maintenance settles the window."""
+    from datetime import timedelta
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from cron.maintenance import dispatch_windows_settle
+    from ledger.sweeper import ledger_sweep
+
+    settings.LEDGER_REQUEUE_AFTER_SECONDS = 60
+    with mock.patch("cron.services._push"):  # died right after the commit
+        assert cron_client.get(URL).status_code == 202
+    window = DispatchWindow.objects.get()
+    runs = FunctionRun.objects.all()
+    assert window.status == WindowStatus.DISPATCHING
+    assert {(run.status, run.enqueued_at is not None) for run in runs} == {
+        (RunStatus.QUEUED, True)}
+    now = timezone.now()
+    with mock.patch("ledger.services.enqueue_run") as enqueue:
+        assert ledger_sweep(now=now + timedelta(seconds=30))["resent"] == 0
+        assert ledger_sweep(now=now + timedelta(seconds=61))["resent"] == 2
+    assert sorted(call.args[0] for call in enqueue.call_args_list) == sorted(
+        run.task_id for run in runs)
+    assert dispatch_windows_settle(now=now + timedelta(minutes=3)) == 1
+    assert DispatchWindow.objects.get().status == WindowStatus.ENQUEUED
