@@ -112,23 +112,18 @@ def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool, *,
             lease_expires_at=lease_expiry(spec=spec, attempt_started_at=now, now=now),
             next_attempt_at=None,
         )
-        # One statement: the compare-and-set, the duplicate check and, on PostgreSQL, the commit
-        # without waiting for the disk (see ASYNCHRONOUS_CLAIM_COMMIT below).
-        if not claim_update(run=run, values=claimed_values, now=now):
+        attempt = FunctionAttempt(run=run, number=run.attempt + 1, claim_token=token,
+                                  started_at=now, worker_host=HOSTNAME[:255],
+                                  worker_pid=os.getpid())
+        # One statement on PostgreSQL: the compare-and-set, the duplicate check, the attempt's
+        # row and the commit without waiting for the disk (see ASYNCHRONOUS_CLAIM_COMMIT below).
+        if not claim_update(run=run, values=claimed_values, now=now, attempt=attempt):
             raise _LostRace  # rolls back the slot taken above
         # The row matched the read (same status and attempt), so it now holds exactly these.
         for field, value in claimed_values.items():
             setattr(run, field, value)
         run.attempt += 1
         run.started_at = run.started_at or now
-        attempt = FunctionAttempt.objects.create(
-            run=run,
-            number=run.attempt,
-            claim_token=token,
-            started_at=now,
-            worker_host=HOSTNAME[:255],
-            worker_pid=os.getpid(),
-        )
         return Claim(ClaimKind.CLAIMED, run, token, attempt)
 
 

@@ -126,10 +126,7 @@ def insert_unless_taken(head: Model, *, conflict_field: str, then: list[Model]) 
     if then:
         parts = [f"head AS ({insert_head})"]
         for number, obj in enumerate(then):
-            parts.append(
-                f"f{number} AS (INSERT INTO {_quote(obj._meta.db_table)} ({_columns(type(obj))}) "
-                f"SELECT {params.row(obj)} FROM head RETURNING {_quote(obj._meta.pk.column)})"
-            )
+            parts.append(f"f{number} AS ({_insert_select(obj, 'head', params.placeholder)})")
         selected = ", ".join(f"(SELECT * FROM {name})"
                              for name in ["head", *(f"f{n}" for n in range(len(then)))])
         sql = f"WITH {', '.join(parts)} SELECT {selected}"
@@ -142,6 +139,27 @@ def insert_unless_taken(head: Model, *, conflict_field: str, then: list[Model]) 
         return False
     _saved([head, *then], list(row))
     return True
+
+
+def insert_select_sql(obj: Model, *, source: str) -> tuple[str, list]:
+    """``INSERT INTO <obj's table> (…) SELECT <obj's values> FROM <source> RETURNING id`` and its
+    positional parameters: ``obj`` (a new instance) is written once per row of ``source`` (a
+    CTE of the caller's statement), so only if that row exists."""
+    params = []
+
+    def positional(value, sql_type: str) -> str:
+        if value is None:
+            return "NULL"
+        params.append(value)
+        return "%s"
+
+    return _insert_select(obj, source, positional), params
+
+
+def _insert_select(obj: Model, source: str, placeholder) -> str:
+    values = ", ".join(placeholder(value, sql_type) for value, sql_type in _db_values(obj))
+    return (f"INSERT INTO {_quote(obj._meta.db_table)} ({_columns(type(obj))}) "
+            f"SELECT {values} FROM {source} RETURNING {_quote(obj._meta.pk.column)}")
 
 
 class _Params:

@@ -2,9 +2,11 @@
 
 - ``claim_update``: the claim's compare-and-set ``queued -> running``, with the idempotency check
   folded in (``NOT EXISTS`` a success of the same key), so the common claim needs no separate
-  read. On PostgreSQL its ``RETURNING`` also turns ``synchronous_commit`` off for the rest of the
-  claim's transaction, only when the row matched (``ASYNCHRONOUS_CLAIM_COMMIT`` in ``claims.py``
-  says why that is safe), saving the separate ``SET LOCAL``.
+  read, and the new attempt's row: on PostgreSQL in the same statement (``INSERT … SELECT …
+  FROM`` the claimed row), on SQLite right after it. On PostgreSQL its ``RETURNING`` also turns
+  ``synchronous_commit`` off for the rest of the claim's transaction, only when the row matched
+  (``ASYNCHRONOUS_CLAIM_COMMIT`` in ``claims.py`` says why that is safe), saving the separate
+  ``SET LOCAL``.
 - ``finish_in_one_statement`` (PostgreSQL): the fenced finish, the attempt's outcome and the
   slot's release as one statement (data-modifying CTEs), atomic by itself, so a finish costs one
   round trip and no BEGIN/COMMIT. SQLite has no data-modifying CTEs: ``claims`` finishes there in
@@ -16,7 +18,7 @@ Only columns named here are written, so a column added to the models later keeps
 from django.db import connection
 from django.db.models import Model
 
-from ledger.db import atomic_if_nested
+from ledger.db import atomic_if_nested, insert_objects, insert_select_sql
 from ledger.models import ConcurrencySlot, FunctionAttempt, FunctionRun
 
 RUN = FunctionRun._meta.db_table
@@ -24,14 +26,16 @@ ATTEMPT = FunctionAttempt._meta.db_table
 SLOT = ConcurrencySlot._meta.db_table
 
 
-def claim_update(*, run: FunctionRun, values: dict, now) -> bool:
-    """Claim ``run`` as read by the caller; True when the row matched and is now ``values``.
+def claim_update(*, run: FunctionRun, values: dict, now, attempt: FunctionAttempt) -> bool:
+    """Claim ``run`` as read by the caller; True when the row matched and is now ``values``, and
+    ``attempt`` (a new instance, numbered ``run.attempt + 1``) is written, its primary key set.
 
     Matches only while the run is still queued with the attempt number read and due by ``now``
     (so nothing changed since the read) and, for a run with an idempotency key, while no other
     run of the same function and key has succeeded (a lookup in the partial unique index). It
     bumps ``attempt`` and sets ``started_at`` on the first attempt. False tells the caller only
-    that it did not match: it reads the run again and decides why on its slow path."""
+    that it did not match (nothing written): it reads the run again and decides why on its slow
+    path. Call it inside the claim's transaction."""
     assignments, params = _assignments(FunctionRun, values)
     sql = (
         f"UPDATE {RUN} SET attempt = attempt + 1, started_at = COALESCE(started_at, %s), "
@@ -46,12 +50,25 @@ def claim_update(*, run: FunctionRun, values: dict, now) -> bool:
             f"AND done.idempotency_key = %s AND done.status = 'succeeded' AND done.id <> %s)"
         )
         params += [run.function, run.idempotency_key, run.pk]
-    if connection.vendor == "postgresql":
-        # Evaluated only for a matched row: a claim that did not match keeps a durable commit.
-        sql += " RETURNING set_config('synchronous_commit', 'off', true)"
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if cursor.rowcount != 1:
+                return False
+        insert_objects([attempt])
+        return True
+    # Evaluated only for a matched row: a claim that did not match keeps a durable commit.
+    sql += " RETURNING set_config('synchronous_commit', 'off', true)"
+    insert, insert_params = insert_select_sql(attempt, source="claimed")
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount == 1
+        cursor.execute(f"WITH claimed AS ({sql}) {insert}", [*params, *insert_params])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    attempt.pk = row[0]
+    attempt._state.adding = False
+    attempt._state.db = connection.alias
+    return True
 
 
 def finish_in_one_statement(*, run_id: int, token, run_values: dict, attempt_id: int,

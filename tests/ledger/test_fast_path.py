@@ -20,7 +20,14 @@ from ledger.claims import (
     function_run_finish,
     function_run_take_back,
 )
-from ledger.models import AttemptOutcome, ConcurrencySlot, FunctionRun, RunReason, RunStatus
+from ledger.models import (
+    AttemptOutcome,
+    ConcurrencySlot,
+    FunctionAttempt,
+    FunctionRun,
+    RunReason,
+    RunStatus,
+)
 from ledger.registry import get_function
 from ledger.slots import slot_acquire
 from tests.ledger.helpers import attempts, fresh, run_create
@@ -232,15 +239,25 @@ def test_claim__commits_asynchronously_on_postgresql_only_when_it_matched():
     assert default != "off"
     values = dict(status=RunStatus.RUNNING, claim_token=uuid.uuid4(), heartbeat_at=timezone.now(),
                   lease_expires_at=timezone.now() + timedelta(minutes=1), next_attempt_at=None)
+    def attempt(number):
+        return FunctionAttempt(run=run, number=number, claim_token=values["claim_token"],
+                               started_at=timezone.now())
+
     with transaction.atomic():
         stale = fresh(run)
-        stale.attempt = 5  # not the stored attempt: matches nothing
-        assert run_sql.claim_update(run=stale, values=values, now=timezone.now()) is False
+        stale.attempt = 5  # not the stored attempt: matches nothing, writes nothing
+        assert run_sql.claim_update(run=stale, values=values, now=timezone.now(),
+                                    attempt=attempt(6)) is False
         assert synchronous_commit() == default
+    assert not FunctionAttempt.objects.filter(run=run).exists()
     with transaction.atomic():
-        assert run_sql.claim_update(run=fresh(run), values=values, now=timezone.now()) is True
+        first = attempt(1)
+        assert run_sql.claim_update(run=fresh(run), values=values, now=timezone.now(),
+                                    attempt=first) is True
         assert synchronous_commit() == "off"
+    assert FunctionAttempt.objects.get(run=run).pk == first.pk
     assert synchronous_commit() == default  # local to the claim's transaction
+    FunctionAttempt.objects.filter(run=run).delete()
     FunctionRun.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED, claim_token=None,
                                                   attempt=0)
     got = claim(run)
