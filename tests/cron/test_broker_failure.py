@@ -175,11 +175,14 @@ def test_redis__a_process_dying_between_commit_and_push_is_repaired(cron_client,
     from unittest import mock
 
     from django.utils import timezone
+    from django_q.signing import SignedPackage
 
     from cron.maintenance import dispatch_windows_settle
+    from ledger.enqueue import broker
     from ledger.sweeper import ledger_sweep
 
     settings.LEDGER_REQUEUE_AFTER_SECONDS = 60
+    own_redis.start()
     with mock.patch("cron.services._push"):  # died right after the commit
         assert cron_client.get(URL).status_code == 202
     window = DispatchWindow.objects.get()
@@ -188,10 +191,12 @@ def test_redis__a_process_dying_between_commit_and_push_is_repaired(cron_client,
     assert {(run.status, run.enqueued_at is not None) for run in runs} == {
         (RunStatus.QUEUED, True)}
     now = timezone.now()
-    with mock.patch("ledger.services.enqueue_run") as enqueue:
-        assert ledger_sweep(now=now + timedelta(seconds=30))["resent"] == 0
-        assert ledger_sweep(now=now + timedelta(seconds=61))["resent"] == 2
-    assert sorted(call.args[0] for call in enqueue.call_args_list) == sorted(
-        run.task_id for run in runs)
+    queue = broker()  # the test's own Redis server
+    assert ledger_sweep(now=now + timedelta(seconds=30))["resent"] == 0
+    assert queue.queue_size() == 0
+    assert ledger_sweep(now=now + timedelta(seconds=61))["resent"] == 2
+    pushed = [SignedPackage.loads(task.decode())
+              for task in queue.connection.lrange(queue.list_key, 0, -1)]
+    assert sorted(task["args"][0] for task in pushed) == sorted(run.task_id for run in runs)
     assert dispatch_windows_settle(now=now + timedelta(minutes=3)) == 1
     assert DispatchWindow.objects.get().status == WindowStatus.ENQUEUED
