@@ -199,8 +199,7 @@ def _push(window: DispatchWindow, runs: list[FunctionRun], now) -> None:
         _window_mark_failed(window, runs, scrub(f"{type(error).__name__}: {error}"), now)
         raise
     function_runs_mark_sent(runs=runs, now=now, also=(
-        DispatchWindow.objects.filter(pk=window.pk),
-        {"status": WindowStatus.ENQUEUED, "updated_at": now}))
+        DispatchWindow, window.pk, {"status": WindowStatus.ENQUEUED, "updated_at": now}))
     window.status = WindowStatus.ENQUEUED
 
 

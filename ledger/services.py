@@ -11,11 +11,17 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from django.db import connection, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 
 from ledger import conf
-from ledger.db import insert_objects, insert_unless_taken, update_together
-from ledger.enqueue import QueueRows, broker_is_transactional, enqueue_run
+from ledger.db import insert_objects, insert_unless_taken, update_row, update_together
+from ledger.enqueue import (
+    HeldTasks,
+    QueueRows,
+    broker_is_transactional,
+    enqueue_run,
+    send_held,
+)
 from ledger.models import ACTIVE_STATUSES, FunctionRun, RunReason, RunStatus
 from ledger.registry import get_function
 
@@ -209,14 +215,17 @@ def function_run_send(*, run: FunctionRun, now) -> None:
 
 def function_runs_enqueue(*, runs: list[FunctionRun]) -> None:
     """Hand a dispatch's queued runs to the broker. ORM broker: inside the caller's transaction,
-    their ``enqueued_at`` stamped at creation. Redis: after the commit, and the caller then
-    records them sent (``function_runs_mark_sent``). Raises the broker's error."""
+    their ``enqueued_at`` stamped at creation. Redis: after the commit, all in one push
+    (``send_held``), and the caller then records them sent (``function_runs_mark_sent``).
+    Raises the broker's error."""
+    held = HeldTasks()
     for run in runs:
         if run.status == RunStatus.QUEUED:
-            _send(run)
+            _send(run, into=held)
+    send_held(held)
 
 
-def _send(run: FunctionRun, *, into: QueueRows | None = None) -> None:
+def _send(run: FunctionRun, *, into: HeldTasks | None = None) -> None:
     """A run with a task id (a dispatched run) is delivered by it, known before the row is
     written (``function_runs_create_with``); any other by its primary key."""
     enqueue_run(run.task_id or run.pk, task_name=run.task_id or f"run:{run.pk}",
@@ -224,18 +233,29 @@ def _send(run: FunctionRun, *, into: QueueRows | None = None) -> None:
 
 
 def function_runs_mark_sent(*, runs: list[FunctionRun], now,
-                            also: tuple[QuerySet, dict] | None = None) -> None:
+                            also: tuple[type[Model], object, dict] | None = None) -> None:
     """Redis, once every push of the dispatch went through: the caller's own bookkeeping
-    (``also``: a queryset and its new values, the window's status) and ``enqueued_at`` of the
-    runs not stamped at creation (``SENT_BY_CALLER``: only runs reopened after a failed
-    enqueue), in one statement that does not wait for the disk (``update_together``). Losing
-    it in a database crash, like a crash before it, leaves those runs unstamped: the sweeper
-    sends them again and a duplicate delivery finds nothing to claim."""
+    (``also``: a model, the primary key of its row and the row's new values; the window's
+    status) and ``enqueued_at`` of the runs not stamped at creation (``SENT_BY_CALLER``: only
+    runs reopened after a failed enqueue), in one statement that does not wait for the disk.
+    Losing it in a database crash, like a crash before it, leaves those runs unstamped: the
+    sweeper sends them again and a duplicate delivery finds nothing to claim.
+
+    A new window's runs are all stamped, so its mark is the window's row alone: one UPDATE by
+    primary key, its SQL written once (``update_row``); this statement is on every Redis
+    dispatch."""
     queued = [run.pk for run in runs
               if run.status == RunStatus.QUEUED and run.enqueued_at is None]
+    if not queued:
+        if also:
+            update_row(*also, wait_for_disk=False)
+        return
     updates = [(FunctionRun.objects.filter(pk__in=queued, status=RunStatus.QUEUED),
-                {"enqueued_at": now})] if queued else []
-    update_together(*updates, *([also] if also else []), wait_for_disk=False)
+                {"enqueued_at": now})]
+    if also:
+        model, pk, values = also
+        updates.append((model._default_manager.filter(pk=pk), values))
+    update_together(*updates, wait_for_disk=False)
 
 
 def _timeout(run: FunctionRun) -> int:

@@ -200,3 +200,36 @@ def test_redis__a_process_dying_between_commit_and_push_is_repaired(cron_client,
     assert sorted(task["args"][0] for task in pushed) == sorted(run.task_id for run in runs)
     assert dispatch_windows_settle(now=now + timedelta(minutes=3)) == 1
     assert DispatchWindow.objects.get().status == WindowStatus.ENQUEUED
+
+
+@pytest.mark.django_db
+def test_redis__a_windows_tasks_go_in_one_push_then_one_statement_marks_it(cron_client,
+                                                                           own_redis):
+    """Redis: both tasks of a new window reach the queue in one RPUSH (all or none, one round
+    trip), in the cron's function order; then the window alone is marked ``enqueued``."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django_q.signing import SignedPackage
+
+    from ledger.enqueue import broker
+
+    own_redis.start()
+    queue = broker()  # the test's own Redis server
+    pushes = []
+    real_rpush = queue.connection.rpush
+
+    def counted_rpush(key, *values):
+        pushes.append(len(values))
+        return real_rpush(key, *values)
+
+    queue.connection.rpush = counted_rpush
+    with CaptureQueriesContext(connection) as queries:
+        response = cron_client.get(URL)
+    assert response.status_code == 202
+    assert pushes == [2]
+    tasks = [SignedPackage.loads(task.decode())
+             for task in queue.connection.lrange(queue.list_key, 0, -1)]
+    assert [task["args"][0] for task in tasks] == response.json()["taskIds"]
+    mark = [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
+    assert len(mark) == 1 and '"cron_dispatchwindow"' in mark[0]
+    assert DispatchWindow.objects.get().status == WindowStatus.ENQUEUED
