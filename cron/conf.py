@@ -34,9 +34,3 @@ def emergency_fallback(cron: CronDefinition) -> bool:
 
 def window_retention_days() -> int:
     return getattr(settings, "CRON_DISPATCH_WINDOW_RETENTION_DAYS", 30)
-
-
-def push_deadline() -> float:
-    """Seconds within which a push to Redis has surely succeeded or failed (settings.py derives
-    it from the Redis client's timeouts and retries)."""
-    return float(getattr(settings, "REDIS_PUSH_DEADLINE_SECONDS", 30))

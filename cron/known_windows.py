@@ -1,18 +1,15 @@
 """Windows this process already knows were handed over, to answer their duplicates from memory.
 
 A window that reached ``enqueued`` or ``inline-emergency`` never changes again (only an
-``enqueue-failed`` one is taken over), so a duplicate of it can be answered without a query: a
-scheduler's retry storm or a fleet of web processes firing the same tick costs nothing. One
-exception: on Redis a window is written ``enqueued`` before its push
-(``cron.services.HANDED_OVER_AT_COMMIT``) and becomes ``enqueue-failed`` if that push fails, so
-a window another process read from the database is trusted only once that push has surely
-ended (``trusted_from``). The database still decides every first dispatch; an entry is dropped
-once its window has ended, and at most ``MAX_ENTRIES`` are kept per process.
+``enqueue-failed`` one is taken over), so a duplicate of it can be answered without a query:
+a scheduler's retry storm or a fleet of web processes firing the same tick costs nothing. The
+database still decides every first dispatch; an entry is dropped once its window has ended, and
+at most ``MAX_ENTRIES`` are kept per process.
 """
 
 import threading
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from cron.models import DispatchWindow, WindowStatus
 
@@ -20,16 +17,14 @@ MAX_ENTRIES = 1024
 FINAL_STATUSES = frozenset({WindowStatus.ENQUEUED, WindowStatus.INLINE_EMERGENCY})
 
 _lock = threading.Lock()
-_windows: "OrderedDict[str, tuple[DispatchWindow, datetime | None]]" = OrderedDict()
+_windows: "OrderedDict[str, DispatchWindow]" = OrderedDict()
 
 
-def known_window_remember(window: DispatchWindow, *, trusted_from: datetime | None = None) -> None:
-    """Keep a handed-over window; ``trusted_from``: answer for it only from then on (before, the
-    caller asks the database)."""
+def known_window_remember(window: DispatchWindow) -> None:
     if window.status not in FINAL_STATUSES:
         return
     with _lock:
-        _windows[window.dispatch_key] = (window, trusted_from)
+        _windows[window.dispatch_key] = window
         _windows.move_to_end(window.dispatch_key)
         while len(_windows) > MAX_ENTRIES:
             _windows.popitem(last=False)
@@ -37,14 +32,11 @@ def known_window_remember(window: DispatchWindow, *, trusted_from: datetime | No
 
 def known_window_recall(key: str, *, now) -> DispatchWindow | None:
     with _lock:
-        entry = _windows.get(key)
-        if entry is None:
+        window = _windows.get(key)
+        if window is None:
             return None
-        window, trusted_from = entry
         if window.window_start + timedelta(seconds=window.window_seconds) <= now:
             del _windows[key]
-            return None
-        if trusted_from is not None and now < trusted_from:
             return None
         return window
 

@@ -4,9 +4,7 @@ from django.db import models
 class WindowStatus(models.TextChoices):
     """Whether the window's work was handed over; never whether it finished (the ledger says)."""
 
-    # Claimed, the enqueue in progress. Not written since a window is ``enqueued`` from its
-    # first commit (cron.services.HANDED_OVER_AT_COMMIT); kept because CONTRACT.md lists it.
-    DISPATCHING = "dispatching"
+    DISPATCHING = "dispatching"  # claimed; the enqueue is in progress (or its process died)
     ENQUEUED = "enqueued"  # every function was handed to the broker
     ENQUEUE_FAILED = "enqueue-failed"  # the broker refused; a retry in the window takes it over
     INLINE_EMERGENCY = "inline-emergency"  # the enqueue failed and the work ran inline instead

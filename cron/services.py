@@ -21,7 +21,7 @@ from cron.known_windows import known_window_recall, known_window_remember
 from cron.models import DispatchWindow, WindowStatus
 from cron.registry import CronDefinition
 from ledger.enqueue import broker_is_transactional
-from ledger.models import FunctionRun, RunReason
+from ledger.models import FunctionRun, RunReason, RunStatus
 from ledger.runner import run_inline
 from ledger.services import (
     Overlap,
@@ -31,6 +31,7 @@ from ledger.services import (
     function_runs_cancel,
     function_runs_create_with,
     function_runs_enqueue,
+    function_runs_mark_sent,
 )
 
 logger = logging.getLogger(__name__)
@@ -138,70 +139,45 @@ def dispatch_window_dispatch(*, trigger: Trigger, payload: dict) -> TriggerOutco
     inserts it (this trigger owns the window) or finds it there. A duplicate of a window this
     process already saw handed over is answered from memory (``known_windows``).
 
-    The window is written ``enqueued`` with its queued runs (on PostgreSQL one statement,
-    ``function_runs_create_with``). On the ORM broker the enqueue commits with them (an outbox
-    for free). On Redis the push follows the commit (``_push``, HANDED_OVER_AT_COMMIT); a
-    failed push marks the window ``enqueue-failed`` and cancels its runs, so a retry in the
-    same window dispatches again.
+    On the ORM broker the window row, the queued runs and the enqueue commit together (an
+    outbox for free; on PostgreSQL one statement, ``function_runs_create_with``). On Redis the
+    push follows the commit; a failed push marks the window ``enqueue-failed`` and cancels its
+    runs, so a retry in the same window dispatches again.
     """
     key = payload["dispatchKey"]
     now = trigger.requested_at
     known = known_window_recall(key, now=now)
     if known is not None:
         return _duplicate(known, payload)
-    window = _window_new(trigger, payload, now)
+    transactional = broker_is_transactional()
+    window = _window_new(trigger, payload, now, sent=transactional)
     runs = function_runs_create_with(head=window, unique_field="dispatch_key",
                                      requests=_run_requests(trigger, payload), now=now)
     if runs is None:
         return _dispatch_existing(trigger=trigger, payload=payload, now=now)
-    if not broker_is_transactional():
+    if not transactional:
         _push(window, runs, now)
     return _dispatched(trigger, payload, window, runs)
-
-
-# HANDED_OVER_AT_COMMIT. On Redis a window is ``enqueued`` from the commit that writes its
-# runs, before the push: from that commit the ledger owes the work, its runs are stamped sent
-# (``ledger.services.SENT_BY_CALLER``) and the push is the doorbell. A failed push marks the
-# window ``enqueue-failed`` and cancels the runs. A web process dying between the commit and
-# the push leaves the runs queued: the ledger's sweeper sends them once they have waited
-# ``LEDGER_REQUEUE_AFTER_SECONDS``, as it does for a task Redis lost. Marking the window after
-# the push instead cost every Redis dispatch a second statement (docs/performance.md).
-# Because the status is written before the push, a
-# window another process reads from the database is not answered from memory until a push
-# begun at its commit has surely ended (``conf.push_deadline``): that push may still fail.
 
 
 def _dispatch_existing(*, trigger: Trigger, payload: dict, now) -> TriggerOutcome:
     """The window exists: a duplicate, unless its last enqueue failed, in which case this
     trigger takes it over (compare-and-set) and sends its runs again."""
     key = payload["dispatchKey"]
-    window = DispatchWindow.objects.get(dispatch_key=key)
-    if window.status == WindowStatus.ENQUEUE_FAILED:
-        taken_over = _take_over(trigger=trigger, payload=payload, now=now)
-        if taken_over is not None:
-            return taken_over
-        window = DispatchWindow.objects.get(dispatch_key=key)
-    _remember_read(window, now)
-    return _duplicate(window, payload)
-
-
-def _take_over(*, trigger: Trigger, payload: dict, now) -> TriggerOutcome | None:
-    """An ``enqueue-failed`` window dispatched again by this trigger; None when another trigger
-    took it over first."""
-    key = payload["dispatchKey"]
     transactional = broker_is_transactional()
     with transaction.atomic():
         taken_over = DispatchWindow.objects.filter(
             dispatch_key=key, status=WindowStatus.ENQUEUE_FAILED
         ).update(
-            status=WindowStatus.ENQUEUED,
+            status=WindowStatus.ENQUEUED if transactional else WindowStatus.DISPATCHING,
             source=trigger.source.value, correlation_id=trigger.correlation_id,
             requested_at=now, updated_at=now, enqueue_error="",
             dispatch_attempts=F("dispatch_attempts") + 1,
         )
-        if not taken_over:
-            return None
         window = DispatchWindow.objects.get(dispatch_key=key)
+        if not taken_over:
+            known_window_remember(window)
+            return _duplicate(window, payload)
         runs = _reopen_runs(trigger, payload, now)
         if transactional:
             function_runs_enqueue(runs=runs)
@@ -210,46 +186,41 @@ def _take_over(*, trigger: Trigger, payload: dict, now) -> TriggerOutcome | None
     return _dispatched(trigger, payload, window, runs)
 
 
-def _remember_read(window: DispatchWindow, now) -> None:
-    """Remember a window read from the database. On Redis its status was written before its
-    push (HANDED_OVER_AT_COMMIT), so memory answers for it only once that push has surely
-    ended, failed or not."""
-    if broker_is_transactional():
-        known_window_remember(window)
-    else:
-        known_window_remember(
-            window, trusted_from=window.updated_at + timedelta(seconds=conf.push_deadline()))
-
-
 def _push(window: DispatchWindow, runs: list[FunctionRun], now) -> None:
-    """Redis: push after the commit, every task in one ``RPUSH``; a refusal marks the window
-    retryable, cancels its runs and re-raises. Nothing is written when it succeeds: the window
-    and its runs were written handed over (HANDED_OVER_AT_COMMIT)."""
+    """Redis: push after the commit; a refusal marks the window retryable and re-raises.
+
+    New runs were written stamped sent (``ledger.services.SENT_BY_CALLER``); once pushed, the
+    window becomes ``enqueued`` (with the stamps of reopened runs) in one statement that does
+    not wait for the disk: if a database crash lost it, background-maintenance settles the
+    window, the same repair as a web process dying right after the push."""
     try:
         function_runs_enqueue(runs=runs)
     except BROKER_ERRORS as error:
         _window_mark_failed(window, runs, scrub(f"{type(error).__name__}: {error}"), now)
         raise
+    function_runs_mark_sent(runs=runs, now=now, also=(
+        DispatchWindow, window.pk, {"status": WindowStatus.ENQUEUED, "updated_at": now}))
+    window.status = WindowStatus.ENQUEUED
 
 
 def _dispatched(trigger, payload, window, runs) -> TriggerOutcome:
-    known_window_remember(window)  # handed over by this process: final
+    known_window_remember(window)  # committed: its status is final unless the push failed
     logger.info("cron dispatched", extra={
         "action": "cron_dispatched", "cron": trigger.cron.name, "dispatch_key": window.dispatch_key,
         "correlation_id": trigger.correlation_id, "task_ids": window.task_ids})
     return TriggerOutcome(Mode.DISPATCH_ONLY, payload, list(window.task_ids), window, runs)
 
 
-def _window_new(trigger: Trigger, payload: dict, now) -> DispatchWindow:
-    """The window's row, not written yet: ``enqueued``, as it will be when it commits with its
-    runs (HANDED_OVER_AT_COMMIT)."""
+def _window_new(trigger: Trigger, payload: dict, now, *, sent: bool) -> DispatchWindow:
+    """The window's row, not written yet: ``enqueued`` at once when the enqueue commits with it
+    (ORM broker)."""
     return DispatchWindow(
         dispatch_key=payload["dispatchKey"],
         cron=trigger.cron.name,
         window_start=keys.window_start(now, payload["dispatchWindowSeconds"]),
         window_seconds=payload["dispatchWindowSeconds"],
         params=payload["params"],
-        status=WindowStatus.ENQUEUED,
+        status=WindowStatus.ENQUEUED if sent else WindowStatus.DISPATCHING,
         source=trigger.source.value,
         correlation_id=trigger.correlation_id,
         requested_at=now,
@@ -296,13 +267,12 @@ def _run_requests(trigger: Trigger, payload: dict) -> list[RunRequest]:
 
 
 def _reopen_runs(trigger: Trigger, payload: dict, now) -> list[FunctionRun]:
-    """The runs a failed enqueue cancelled, queued again and stamped sent like new ones
-    (``SENT_BY_CALLER``); any missing one is created."""
+    """The runs a failed enqueue cancelled, queued again (any missing one is created)."""
     runs = []
     for request in _run_requests(trigger, payload):
         run = function_run_reopen(task_id=request.task_id, now=now)
         if run is None:
-            run = function_run_create(request=request, now=now, sent_by_caller=True)
+            run = function_run_create(request=request, now=now)
         runs.append(run)
     return runs
 

@@ -165,20 +165,13 @@ if REDIS_URL:
 
     # Bounded timeouts and retries: a hung or stopped broker makes a dispatch answer 503 in
     # well under a second (redis-py's default retries took ~4 s), never hang.
-    _REDIS_TRIES, _REDIS_CONNECT_TIMEOUT = 3, 2
-    _REDIS_SOCKET_TIMEOUT = env_int("REDIS_SOCKET_TIMEOUT_SECONDS", 5, minimum=1)
     Q_CLUSTER["redis"] = {
         **parse_url(REDIS_URL),
-        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), _REDIS_TRIES - 1),
-        "socket_connect_timeout": _REDIS_CONNECT_TIMEOUT,
-        "socket_timeout": _REDIS_SOCKET_TIMEOUT,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
+        "socket_connect_timeout": 2,
+        "socket_timeout": env_int("REDIS_SOCKET_TIMEOUT_SECONDS", 5, minimum=1),
         "health_check_interval": 30,
     }
-    # The longest a push can take before it succeeds or raises: every try connecting, then a
-    # health-check PING and the command each waiting their full timeout, plus backoff and
-    # margin (cron.known_windows).
-    REDIS_PUSH_DEADLINE_SECONDS = (
-        _REDIS_TRIES * (_REDIS_CONNECT_TIMEOUT + 2 * _REDIS_SOCKET_TIMEOUT) + 2)
 else:
     # The app's own alias: a separate alias closes the default connection inside atomic()
     # (django-q2 #293), and on "default" an enqueue commits or rolls back with our rows.

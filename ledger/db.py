@@ -40,6 +40,34 @@ def update_together(*updates: tuple[QuerySet, dict], wait_for_disk: bool = True)
         cursor.execute(f"WITH {', '.join(parts)} SELECT {tail}", params)
 
 
+def update_row(model: type[Model], pk, values: dict, *, wait_for_disk: bool = True) -> int:
+    """``model.objects.filter(pk=pk).update(**values)`` as SQL built once per shape (a hot
+    path's single-row UPDATE: Django's query compiler cost a Redis dispatch 0.12 ms per
+    request). How many rows it changed. ``wait_for_disk`` as in ``update_together``.
+
+    On Django's cursor, not ``hot_cursor``: the primary key finds the row, and a statement that
+    finds rows must not be prepared (see ``hot_cursor``)."""
+    sql, fields = _update_row_sql(model, tuple(values), connection.vendor)
+    params = [_db_value(field, as_is, values[field.name]) for field, as_is in fields]
+    durable = wait_for_disk or connection.in_atomic_block or connection.vendor != "postgresql"
+    if not durable:
+        sql += " RETURNING set_config('synchronous_commit', 'off', true)"
+    with atomic_if_nested(), connection.cursor() as cursor:
+        cursor.execute(sql, [*params, pk])
+        return cursor.rowcount
+
+
+@cache
+def _update_row_sql(model: type[Model], names: tuple[str, ...], vendor: str) -> tuple[str, tuple]:
+    meta = model._meta
+    fields = tuple(meta.get_field(name) for name in names)
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = (f"UPDATE {quote(meta.db_table)} SET {assignments} "
+           f"WHERE {quote(meta.pk.column)} = %s")
+    return sql, tuple((field, _as_is(field, vendor)) for field in fields)
+
+
 def atomic_if_nested():
     """A statement is atomic by itself in autocommit mode; inside a caller's transaction a
     savepoint keeps its failure from aborting the caller's transaction."""

@@ -167,17 +167,17 @@ def test_enqueue_failure__error_text_has_no_credentials():
 @pytest.mark.django_db
 def test_redis__a_process_dying_between_commit_and_push_is_repaired(cron_client, own_redis,
                                                                     settings):
-    """Redis: the window is written ``enqueued`` and its runs stamped sent, the push follows the
-    commit (``cron.services.HANDED_OVER_AT_COMMIT``). A web process that dies in between
-    leaves the runs queued but never pushed: the sweeper sends them once they have waited
-    LEDGER_REQUEUE_AFTER_SECONDS (not at once, which would double every live dispatch's
-    deliveries)."""
+    """Redis: the runs are written stamped sent, the push follows the commit. A web process that
+    dies in between leaves the window ``dispatching`` and its runs queued but never pushed: the
+    sweeper sends them once they have waited LEDGER_REQUEUE_AFTER_SECONDS (not at once, which
+    would double every live dispatch's deliveries), then maintenance settles the window."""
     from datetime import timedelta
     from unittest import mock
 
     from django.utils import timezone
     from django_q.signing import SignedPackage
 
+    from cron.maintenance import dispatch_windows_settle
     from ledger.enqueue import broker
     from ledger.sweeper import ledger_sweep
 
@@ -187,7 +187,7 @@ def test_redis__a_process_dying_between_commit_and_push_is_repaired(cron_client,
         assert cron_client.get(URL).status_code == 202
     window = DispatchWindow.objects.get()
     runs = FunctionRun.objects.all()
-    assert window.status == WindowStatus.ENQUEUED
+    assert window.status == WindowStatus.DISPATCHING
     assert {(run.status, run.enqueued_at is not None) for run in runs} == {
         (RunStatus.QUEUED, True)}
     now = timezone.now()
@@ -198,15 +198,15 @@ def test_redis__a_process_dying_between_commit_and_push_is_repaired(cron_client,
     pushed = [SignedPackage.loads(task.decode())
               for task in queue.connection.lrange(queue.list_key, 0, -1)]
     assert sorted(task["args"][0] for task in pushed) == sorted(run.task_id for run in runs)
-    assert ledger_sweep(now=now + timedelta(seconds=62))["resent"] == 0
+    assert dispatch_windows_settle(now=now + timedelta(minutes=3)) == 1
+    assert DispatchWindow.objects.get().status == WindowStatus.ENQUEUED
 
 
 @pytest.mark.django_db
-def test_redis__a_windows_tasks_go_in_one_push_and_nothing_is_written_after(cron_client,
-                                                                            own_redis):
+def test_redis__a_windows_tasks_go_in_one_push_then_one_statement_marks_it(cron_client,
+                                                                           own_redis):
     """Redis: both tasks of a new window reach the queue in one RPUSH (all or none, one round
-    trip), in the cron's function order, and the commit before it was the dispatch's only
-    statement: the window was written ``enqueued``."""
+    trip), in the cron's function order; then the window alone is marked ``enqueued``."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
     from django_q.signing import SignedPackage
@@ -230,55 +230,6 @@ def test_redis__a_windows_tasks_go_in_one_push_and_nothing_is_written_after(cron
     tasks = [SignedPackage.loads(task.decode())
              for task in queue.connection.lrange(queue.list_key, 0, -1)]
     assert [task["args"][0] for task in tasks] == response.json()["taskIds"]
-    assert not [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
+    mark = [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
+    assert len(mark) == 1 and '"cron_dispatchwindow"' in mark[0]
     assert DispatchWindow.objects.get().status == WindowStatus.ENQUEUED
-
-
-@pytest.mark.django_db
-def test_redis__a_duplicate_read_during_a_push_that_then_fails_does_not_eat_the_retry(
-        cron_client, own_redis, settings):
-    """A duplicate that reads the window while its push is under way sees it ``enqueued``; the
-    push then fails. The scheduler's retry must still take the window over (202), not be
-    answered "duplicate" from the memory of the process that served the duplicate. Once a
-    push begun at the window's commit has surely ended, a duplicate is answered from memory."""
-    from unittest import mock
-
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    import cron.services
-    from cron.known_windows import known_windows_forget
-
-    settings.REDIS_PUSH_DEADLINE_SECONDS = 5
-    duplicates = []
-    real_enqueue = cron.services.function_runs_enqueue
-
-    def duplicate_then_push(**kwargs):
-        if not duplicates:  # another trigger of the same tick, during the push
-            duplicates.append(cron_client.get(URL))
-        return real_enqueue(**kwargs)  # the test's Redis is down: raises
-
-    with freeze_time(NOW) as clock:
-        with mock.patch("cron.services.function_runs_enqueue", duplicate_then_push):
-            failed = cron_client.get(URL)
-        assert failed.status_code == 503
-        assert duplicates[0].json()["mode"] == "dispatch-duplicate-suppressed"
-        assert duplicates[0].json()["existingDispatch"]["status"] == WindowStatus.ENQUEUED
-        assert DispatchWindow.objects.get().status == WindowStatus.ENQUEUE_FAILED
-        own_redis.start()
-        retried = cron_client.get(URL)
-        assert retried.status_code == 202, retried.content
-        assert retried.json()["mode"] == "dispatch-only"
-        known_windows_forget()  # now as another web process, which read nothing yet
-        for seconds in (0, 2):  # read from the database until a push would have ended
-            clock.tick(seconds)
-            with CaptureQueriesContext(connection) as queries:
-                assert cron_client.get(URL).json()["mode"] == "dispatch-duplicate-suppressed"
-            assert queries
-        clock.tick(4)
-        with CaptureQueriesContext(connection) as queries:
-            assert cron_client.get(URL).json()["mode"] == "dispatch-duplicate-suppressed"
-        assert not queries
-    window = DispatchWindow.objects.get()
-    assert window.status == WindowStatus.ENQUEUED and window.dispatch_attempts == 2
-    assert {run.status for run in FunctionRun.objects.all()} == {RunStatus.QUEUED}
