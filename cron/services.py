@@ -9,7 +9,7 @@ checked first.
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 
 from django.db import DatabaseError, transaction
@@ -20,8 +20,9 @@ from cron import conf, keys
 from cron.known_windows import known_window_recall, known_window_remember
 from cron.models import DispatchWindow, WindowStatus
 from cron.registry import CronDefinition
+from ledger.db import update_row
 from ledger.enqueue import broker_is_transactional
-from ledger.models import FunctionRun, RunReason, RunStatus
+from ledger.models import FunctionRun, RunReason
 from ledger.runner import run_inline
 from ledger.services import (
     Overlap,
@@ -31,7 +32,6 @@ from ledger.services import (
     function_runs_cancel,
     function_runs_create_with,
     function_runs_enqueue,
-    function_runs_mark_sent,
 )
 
 logger = logging.getLogger(__name__)
@@ -164,6 +164,20 @@ def _dispatch_existing(*, trigger: Trigger, payload: dict, now) -> TriggerOutcom
     """The window exists: a duplicate, unless its last enqueue failed, in which case this
     trigger takes it over (compare-and-set) and sends its runs again."""
     key = payload["dispatchKey"]
+    window = DispatchWindow.objects.get(dispatch_key=key)
+    if window.status == WindowStatus.ENQUEUE_FAILED:
+        taken_over = _take_over(trigger=trigger, payload=payload, now=now)
+        if taken_over is not None:
+            return taken_over
+        window = DispatchWindow.objects.get(dispatch_key=key)
+    known_window_remember(window)
+    return _duplicate(window, payload)
+
+
+def _take_over(*, trigger: Trigger, payload: dict, now) -> TriggerOutcome | None:
+    """An ``enqueue-failed`` window dispatched again by this trigger; None when another trigger
+    took it over first."""
+    key = payload["dispatchKey"]
     transactional = broker_is_transactional()
     with transaction.atomic():
         taken_over = DispatchWindow.objects.filter(
@@ -174,10 +188,9 @@ def _dispatch_existing(*, trigger: Trigger, payload: dict, now) -> TriggerOutcom
             requested_at=now, updated_at=now, enqueue_error="",
             dispatch_attempts=F("dispatch_attempts") + 1,
         )
-        window = DispatchWindow.objects.get(dispatch_key=key)
         if not taken_over:
-            known_window_remember(window)
-            return _duplicate(window, payload)
+            return None
+        window = DispatchWindow.objects.get(dispatch_key=key)
         runs = _reopen_runs(trigger, payload, now)
         if transactional:
             function_runs_enqueue(runs=runs)
@@ -187,19 +200,20 @@ def _dispatch_existing(*, trigger: Trigger, payload: dict, now) -> TriggerOutcom
 
 
 def _push(window: DispatchWindow, runs: list[FunctionRun], now) -> None:
-    """Redis: push after the commit; a refusal marks the window retryable and re-raises.
+    """Redis: push after the commit, every task in one ``RPUSH``; a refusal marks the window
+    retryable and re-raises.
 
-    New runs were written stamped sent (``ledger.services.SENT_BY_CALLER``); once pushed, the
-    window becomes ``enqueued`` (with the stamps of reopened runs) in one statement that does
-    not wait for the disk: if a database crash lost it, background-maintenance settles the
-    window, the same repair as a web process dying right after the push."""
+    The runs were written (or reopened) stamped sent (``ledger.services.SENT_BY_CALLER``); once
+    pushed, the window becomes ``enqueued`` in one statement that does not wait for the disk:
+    if a database crash lost it, background-maintenance settles the window, the same repair as
+    a web process dying right after the push."""
     try:
         function_runs_enqueue(runs=runs)
     except BROKER_ERRORS as error:
         _window_mark_failed(window, runs, scrub(f"{type(error).__name__}: {error}"), now)
         raise
-    function_runs_mark_sent(runs=runs, now=now, also=(
-        DispatchWindow, window.pk, {"status": WindowStatus.ENQUEUED, "updated_at": now}))
+    update_row(DispatchWindow, window.pk, {"status": WindowStatus.ENQUEUED, "updated_at": now},
+               wait_for_disk=False)
     window.status = WindowStatus.ENQUEUED
 
 
@@ -267,12 +281,13 @@ def _run_requests(trigger: Trigger, payload: dict) -> list[RunRequest]:
 
 
 def _reopen_runs(trigger: Trigger, payload: dict, now) -> list[FunctionRun]:
-    """The runs a failed enqueue cancelled, queued again (any missing one is created)."""
+    """The runs a failed enqueue cancelled, queued again and stamped sent like new ones
+    (``SENT_BY_CALLER``); any missing one is created."""
     runs = []
     for request in _run_requests(trigger, payload):
         run = function_run_reopen(task_id=request.task_id, now=now)
         if run is None:
-            run = function_run_create(request=request, now=now)
+            run = function_run_create(request=request, now=now, sent_by_caller=True)
         runs.append(run)
     return runs
 

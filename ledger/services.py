@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Model
 
 from ledger import conf
-from ledger.db import insert_objects, insert_unless_taken, update_row, update_together
+from ledger.db import insert_objects, insert_unless_taken
 from ledger.enqueue import (
     HeldTasks,
     QueueRows,
@@ -58,9 +58,11 @@ def bounded(text: str, limit: int = conf.ERROR_MAX_CHARS) -> str:
 # --- creating ------------------------------------------------------------------------------
 
 
-def function_run_create(*, request: RunRequest, now, inline: bool = False) -> FunctionRun:
+def function_run_create(*, request: RunRequest, now, inline: bool = False,
+                        sent_by_caller: bool = False) -> FunctionRun:
     """One run; see ``function_runs_create``."""
-    return function_runs_create(requests=[request], now=now, inline=inline)[0]
+    return function_runs_create(requests=[request], now=now, inline=inline,
+                                sent_by_caller=sent_by_caller)[0]
 
 
 def function_runs_create(*, requests: list[RunRequest], now, inline: bool = False,
@@ -130,7 +132,9 @@ def function_runs_create_with(*, head: Model, unique_field: str, requests: list[
 # but never sent: the sweeper sends them again once they have waited
 # ``LEDGER_REQUEUE_AFTER_SECONDS`` (``sweeper._due_queued_runs``), as it does for a task Redis
 # lost, and their window stays ``dispatching`` until then. Stamping after the push instead
-# cost every Redis dispatch an UPDATE of each run (a new row version and index entries).
+# cost every Redis dispatch an UPDATE of each run (a new row version and index entries). Runs
+# reopened by a retry of a window whose push failed are stamped the same way
+# (``function_run_reopen``).
 
 
 def _new_run(request: RunRequest, now, inline: bool) -> FunctionRun:
@@ -188,10 +192,11 @@ def _overlap_refused(runs: list[FunctionRun]) -> list[FunctionRun]:
 
 
 def function_run_reopen(*, task_id: str, now) -> FunctionRun | None:
-    """Take back a run cancelled by a failed enqueue, for a retry of the same window."""
+    """Take back a run cancelled by a failed enqueue, for a retry of the same window that sends
+    it again itself: queued and stamped sent (``SENT_BY_CALLER``)."""
     reopened = FunctionRun.objects.filter(
         task_id=task_id, status=RunStatus.CANCELLED, reason=RunReason.ENQUEUE_FAILED
-    ).update(status=RunStatus.QUEUED, reason="", finished_at=None, queued_at=now, enqueued_at=None)
+    ).update(status=RunStatus.QUEUED, reason="", finished_at=None, queued_at=now, enqueued_at=now)
     return FunctionRun.objects.get(task_id=task_id) if reopened else None
 
 
@@ -214,10 +219,9 @@ def function_run_send(*, run: FunctionRun, now) -> None:
 
 
 def function_runs_enqueue(*, runs: list[FunctionRun]) -> None:
-    """Hand a dispatch's queued runs to the broker. ORM broker: inside the caller's transaction,
-    their ``enqueued_at`` stamped at creation. Redis: after the commit, all in one push
-    (``send_held``), and the caller then records them sent (``function_runs_mark_sent``).
-    Raises the broker's error."""
+    """Hand a dispatch's queued runs, stamped sent when written (``SENT_BY_CALLER``), to the
+    broker. ORM broker: inside the caller's transaction. Redis: after the commit, all in one
+    push (``send_held``); the caller then marks its window. Raises the broker's error."""
     held = HeldTasks()
     for run in runs:
         if run.status == RunStatus.QUEUED:
@@ -230,32 +234,6 @@ def _send(run: FunctionRun, *, into: HeldTasks | None = None) -> None:
     written (``function_runs_create_with``); any other by its primary key."""
     enqueue_run(run.task_id or run.pk, task_name=run.task_id or f"run:{run.pk}",
                 timeout_seconds=_timeout(run), into=into)
-
-
-def function_runs_mark_sent(*, runs: list[FunctionRun], now,
-                            also: tuple[type[Model], object, dict] | None = None) -> None:
-    """Redis, once every push of the dispatch went through: the caller's own bookkeeping
-    (``also``: a model, the primary key of its row and the row's new values; the window's
-    status) and ``enqueued_at`` of the runs not stamped at creation (``SENT_BY_CALLER``: only
-    runs reopened after a failed enqueue), in one statement that does not wait for the disk.
-    Losing it in a database crash, like a crash before it, leaves those runs unstamped: the
-    sweeper sends them again and a duplicate delivery finds nothing to claim.
-
-    A new window's runs are all stamped, so its mark is the window's row alone: one UPDATE by
-    primary key, its SQL written once (``update_row``); this statement is on every Redis
-    dispatch."""
-    queued = [run.pk for run in runs
-              if run.status == RunStatus.QUEUED and run.enqueued_at is None]
-    if not queued:
-        if also:
-            update_row(*also, wait_for_disk=False)
-        return
-    updates = [(FunctionRun.objects.filter(pk__in=queued, status=RunStatus.QUEUED),
-                {"enqueued_at": now})]
-    if also:
-        model, pk, values = also
-        updates.append((model._default_manager.filter(pk=pk), values))
-    update_together(*updates, wait_for_disk=False)
 
 
 def _timeout(run: FunctionRun) -> int:

@@ -112,6 +112,7 @@ def test_enqueue_failure__503_and_the_same_window_dispatches_after_recovery(cron
     assert window.status == WindowStatus.ENQUEUED
     runs = FunctionRun.objects.all()
     assert runs.count() == 2 and {run.status for run in runs} == {RunStatus.QUEUED}
+    assert all(run.enqueued_at is not None for run in runs)  # sent (on Redis: reopened, sent)
 
 
 @pytest.mark.django_db
