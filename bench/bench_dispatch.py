@@ -50,7 +50,7 @@ def parse_args():
     parser.add_argument("--brokers", default="orm,redis", help="orm, redis or both (orm,redis)")
     parser.add_argument("--duration", type=int, default=12, help="seconds per measured case")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per case")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three cases")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the cases")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
