@@ -1,6 +1,6 @@
 """Dispatch bench (issue 2): the cron route under gunicorn on PostgreSQL, beside a baseline view.
 
-    .venv/bin/python bench/bench_dispatch.py            # both brokers, ~6 minutes
+    .venv/bin/python bench/bench_dispatch.py            # both brokers, ~10 minutes
 
 For each broker (ORM on PostgreSQL, then Redis db 5) it starts gunicorn with the bench settings
 on a fresh ``dispatch_bench`` database and drives ``wrk`` at three cases, alternating their order
