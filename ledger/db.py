@@ -5,45 +5,18 @@ from datetime import datetime
 from functools import cache
 
 from django.db import connection, models, transaction
-from django.db.models import Field, Model, QuerySet
-from django.db.models.sql import UpdateQuery
-
-
-def update_together(*updates: tuple[QuerySet, dict], wait_for_disk: bool = True) -> None:
-    """Each ``(queryset, values)`` is ``queryset.update(**values)``, all committed together.
-
-    PostgreSQL: one statement of data-modifying CTEs, one round trip where a transaction of
-    them took ``BEGIN``, each UPDATE and ``COMMIT``; ``wait_for_disk=False`` lets its commit
-    return before its WAL reaches the disk (the same statement turns ``synchronous_commit``
-    off for its own transaction): only for writes whose loss in a database crash someone else
-    repairs; the caller says who. SQLite: one transaction. Nothing to update: nothing runs."""
-    if not updates:
-        return
-    if connection.vendor != "postgresql":
-        with transaction.atomic():
-            for queryset, values in updates:
-                queryset.update(**values)
-        return
-    parts, params = [], []
-    for number, (queryset, values) in enumerate(updates):
-        query = queryset.query.chain(UpdateQuery)
-        query.add_update_values(values)
-        compiler = query.get_compiler(queryset.db)
-        compiler.pre_sql_setup()
-        update_sql, update_params = compiler.as_sql()
-        parts.append(f"u{number} AS ({update_sql})")
-        params.extend(update_params)
-    # Inside a caller's transaction the setting would reach the caller's commit: durable then.
-    durable = wait_for_disk or connection.in_atomic_block
-    tail = "1" if durable else "set_config('synchronous_commit', 'off', true)"
-    with atomic_if_nested(), connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} SELECT {tail}", params)
+from django.db.models import Field, Model
 
 
 def update_row(model: type[Model], pk, values: dict, *, wait_for_disk: bool = True) -> int:
     """``model.objects.filter(pk=pk).update(**values)`` as SQL built once per shape (a hot
     path's single-row UPDATE: Django's query compiler cost a Redis dispatch 0.12 ms per
-    request). How many rows it changed. ``wait_for_disk`` as in ``update_together``.
+    request). How many rows it changed.
+
+    ``wait_for_disk=False`` lets its commit return before its WAL reaches the disk on
+    PostgreSQL (the statement turns ``synchronous_commit`` off for its own transaction): only
+    for writes whose loss in a database crash someone else repairs; the caller says who. Inside
+    a caller's transaction the setting would reach the caller's commit: durable then.
 
     On Django's cursor, not ``hot_cursor``: the primary key finds the row, and a statement that
     finds rows must not be prepared (see ``hot_cursor``)."""

@@ -68,9 +68,9 @@ class QueueRows(HeldTasks):
 def send_held(held: HeldTasks) -> None:
     """Send held tasks to the broker. Redis: one ``RPUSH`` of them all, one round trip where a
     push per task took one each, and all or none of them queued. Raises the broker's error."""
-    target = broker()
     if not held.tasks:
         return
+    target = broker()
     if isinstance(target, RedisBroker):
         target.connection.rpush(target.list_key, *held.tasks)
         return

@@ -49,12 +49,11 @@ def test_hot_cursor__a_logging_connection_logs_the_statement_with_its_values():
 def test_statements_that_find_rows_through_an_index_are_never_prepared():
     """A generic plan chosen while a table is small keeps reading it whole once it is large:
     the fenced updates of the hot paths are planned afresh on every run."""
-    from ledger.db import update_together
+    from ledger.db import update_row
     from ledger.models import FunctionRun
 
     for _ in range(7):
-        update_together((FunctionRun.objects.filter(pk__in=[1, 2]), {"error": "x"}),
-                        wait_for_disk=False)
+        update_row(FunctionRun, 1, {"error": "x"}, wait_for_disk=False)
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [statement for (statement,) in cursor.fetchall()]

@@ -4,7 +4,7 @@ rows ``async_task`` would write (``ledger.enqueue.QueueRows``), runs delivered b
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.conf import Conf
@@ -12,7 +12,7 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
 from cron.models import DispatchWindow, WindowStatus
-from ledger.db import _Params, insert_unless_taken, update_together
+from ledger.db import _Params, insert_unless_taken
 from ledger.enqueue import QueueRows, broker_is_transactional, enqueue_run
 from ledger.models import FunctionRun, RunStatus
 from ledger.runner import execute_run
@@ -126,34 +126,6 @@ def test_runs_create_with__runs_sent_by_task_id_and_stamped_sent_on_the_orm_brok
         assert fresh(runs[0]).enqueued_at is not None
     assert function_runs_create_with(head=window("k:with"), unique_field="dispatch_key",
                                      requests=requests, now=timezone.now()) is None
-
-
-def test_update_together__all_or_nothing_and_one_statement_on_postgresql():
-    first, second = run_create("t-ok", task_id="u:1"), run_create("t-ok", task_id="u:2")
-    stamp = timezone.now()
-    with CaptureQueriesContext(connection) as queries:
-        update_together((FunctionRun.objects.filter(pk=first.pk), {"enqueued_at": stamp}),
-                        (FunctionRun.objects.filter(pk=second.pk), {"error": "x"}),
-                        wait_for_disk=False)
-    assert (fresh(first).enqueued_at, fresh(second).error) == (stamp, "x")
-    if on_postgres():  # (the test's own transaction adds a savepoint around it)
-        assert len([q for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]) == 1
-    with pytest.raises(IntegrityError):  # the second breaks a check: the first is not kept
-        update_together((FunctionRun.objects.filter(pk=first.pk), {"error": "kept?"}),
-                        (FunctionRun.objects.filter(pk=second.pk), {"attempt": -1}))
-    assert fresh(first).error == ""
-    update_together(wait_for_disk=False)  # nothing to update: no statement, no error
-
-
-@pytest.mark.skipif(not on_postgres(), reason="synchronous_commit is PostgreSQL's")
-def test_update_together__inside_a_callers_transaction_its_commit_stays_durable():
-    run = run_create("t-ok", task_id="u:3")
-    with transaction.atomic():
-        update_together((FunctionRun.objects.filter(pk=run.pk), {"error": "y"}),
-                        wait_for_disk=False)
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW synchronous_commit")
-            assert cursor.fetchone()[0] == "on"
 
 
 def test_update_row__updates_one_row_by_primary_key_with_sql_written_once():
