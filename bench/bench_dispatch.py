@@ -42,7 +42,9 @@ CASES = {
     # For information: the least work to answer a duplicate (one SELECT), bench-only.
     "duplicate-floor": ("/bench/duplicate-floor", False),
 }
-INFO_CASES = {"duplicate-floor"}
+# With --floor, for information: the least work for a new window that writes the ledger's rows.
+FLOOR_CASES = {"new-floor": ("/bench/new-floor", True)}
+INFO_CASES = {"duplicate-floor", "new-floor"}
 
 
 def parse_args():
@@ -57,6 +59,9 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker")
     parser.add_argument("--port", type=int, default=8150, help="within 8100-8199")
     parser.add_argument("--keep-db", action="store_true", help="leave the database for analysis")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure new-floor: the least work for a new window that "
+                             "writes the ledger's rows (information, no target)")
     return parser.parse_args()
 
 
@@ -113,7 +118,7 @@ def sanity_check(base: str) -> None:
 
 
 def run_wrk(args, base: str, case: str, seconds: int, cpu: common.CpuMeter) -> dict:
-    path, distinct = CASES[case]
+    path, distinct = {**CASES, **FLOOR_CASES}[case]
     prefix = uuid.uuid4().hex[:12] if distinct else "-"
     command = ["wrk", "-t", str(args.wrk_threads), "-c", str(args.connections),
                "-d", f"{seconds}s", "--timeout", "10s", "-s", str(LUA), base,
@@ -146,14 +151,15 @@ def bench_broker(args, broker: str) -> dict:
     common.redis_flush()
     base = f"http://127.0.0.1:{args.port}"
     server = None
-    samples: dict[str, list[dict]] = {case: [] for case in CASES}
+    cases = {**CASES, **(FLOOR_CASES if args.floor else {})}
+    samples: dict[str, list[dict]] = {case: [] for case in cases}
     try:
         server = start_gunicorn(args, env)
         cpu = common.CpuMeter(server.pid)
         sanity_check(base)
-        for case in CASES:
+        for case in cases:
             run_wrk(args, base, case, args.warmup, cpu)
-        order = list(CASES)
+        order = list(cases)
         for round_number in range(args.rounds):
             for case in order if round_number % 2 == 0 else order[::-1]:
                 before = windows_count(DB_NAME) if case == "new" else 0

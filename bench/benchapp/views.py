@@ -83,3 +83,56 @@ def duplicate_floor_view(request):
                              "taskIds": window["task_ids"],
                              "updatedAt": keys.iso_millis(window["updated_at"])},
     })
+
+
+@csrf_exempt
+@login_not_required
+def new_floor_view(request):
+    """For information, not a target (``bench_dispatch.py --floor``): the least any dispatch that
+    keeps the ledger's promise must do for a new window, with none of the route's logic. The
+    rows a dispatch must write (the window, under its unique key, and one queued run per
+    function, all columns filled as the route fills them) in one statement, then the tasks: on
+    the ORM broker their rows in the same statement, on Redis one ``RPUSH`` after the commit,
+    and nothing written after it (the route marks the window ``enqueued`` after the push)."""
+    import uuid
+
+    from django.db import connection
+
+    from cron.models import DispatchWindow
+    from ledger.db import insert_unless_taken
+    from ledger.enqueue import HeldTasks, QueueRows, broker_is_transactional, enqueue_run, send_held
+    from ledger.models import FunctionRun
+
+    expected = f"Bearer {settings.CRON_SECRET}".encode()
+    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(given, expected):
+        return JsonResponse({"success": False, "error": "unauthorized"}, status=401)
+    assert connection.vendor == "postgresql", "the floor's one statement needs PostgreSQL"
+    now = timezone.now()
+    params = {"n": request.GET.get("n", "")}
+    key = f"bench-floor:v1:60:{now:%Y-%m-%dT%H:%M}:00Z:{uuid.uuid4().hex[:16]}"
+    correlation = str(uuid.uuid4())
+    task_ids = [f"{prefix}:{uuid.uuid4().hex[:24]}" for prefix in TASKS]
+    payload = {"source": "cron:http", "requestedAt": now.isoformat(), "dispatchKey": key,
+               "correlationId": correlation, "dispatchWindowStart": f"{now:%Y-%m-%dT%H:%M}:00Z",
+               "dispatchWindowSeconds": 60, "params": params}
+    window = DispatchWindow(
+        dispatch_key=key, cron="bench-floor", window_start=now, window_seconds=60, params=params,
+        status="enqueued", source="cron:http", correlation_id=correlation, requested_at=now,
+        task_ids=task_ids, created_at=now, updated_at=now)
+    runs = [FunctionRun(
+        function=function, cron="bench-floor", dispatch_key=key, idempotency_key=key,
+        task_id=task_id, correlation_id=correlation, source="cron:http", params=params,
+        payload=payload, overlap="allow-all", overlap_key="bench-floor", max_attempts=4,
+        queued_at=now, enqueued_at=now)
+        for function, task_id in zip(("process-background-jobs", "background-maintenance"),
+                                     task_ids)]
+    held = QueueRows() if broker_is_transactional() else HeldTasks()
+    for run in runs:
+        enqueue_run(run.task_id, task_name=run.task_id, timeout_seconds=120, into=held)
+    extra = held.rows if broker_is_transactional() else []
+    if not insert_unless_taken(window, conflict_field="dispatch_key", then=[*runs, *extra]):
+        return JsonResponse({"success": True, "enqueued": False}, status=200)
+    if not broker_is_transactional():
+        send_held(held)
+    return JsonResponse({"success": True, "enqueued": True, "taskIds": task_ids}, status=202)
