@@ -20,8 +20,9 @@ def update_row(model: type[Model], pk, values: dict, *, wait_for_disk: bool = Tr
 
     On Django's cursor, not ``hot_cursor``: the primary key finds the row, and a statement that
     finds rows must not be prepared (see ``hot_cursor``)."""
-    sql, fields = _update_row_sql(model, tuple(values), connection.vendor)
-    params = [_db_value(field, as_is, values[field.name]) for field, as_is in fields]
+    meta = model._meta
+    assignments, params = assignments_sql(model, values)
+    sql = f"UPDATE {_quote(meta.db_table)} SET {assignments} WHERE {_quote(meta.pk.column)} = %s"
     durable = wait_for_disk or connection.in_atomic_block or connection.vendor != "postgresql"
     if not durable:
         sql += " RETURNING set_config('synchronous_commit', 'off', true)"
@@ -30,14 +31,17 @@ def update_row(model: type[Model], pk, values: dict, *, wait_for_disk: bool = Tr
         return cursor.rowcount
 
 
+def assignments_sql(model: type[Model], values: dict) -> tuple[str, list]:
+    """``col = %s, ...`` for ``values`` (field names) and its parameters, each value prepared as
+    its field would (``_db_value``: JSON, UUIDs, datetimes); the text built once per shape."""
+    sql, fields = _assignments_plan(model, tuple(values), connection.vendor)
+    return sql, [_db_value(field, as_is, values[field.name]) for field, as_is in fields]
+
+
 @cache
-def _update_row_sql(model: type[Model], names: tuple[str, ...], vendor: str) -> tuple[str, tuple]:
-    meta = model._meta
-    fields = tuple(meta.get_field(name) for name in names)
-    quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-    sql = (f"UPDATE {quote(meta.db_table)} SET {assignments} "
-           f"WHERE {quote(meta.pk.column)} = %s")
+def _assignments_plan(model: type[Model], names: tuple[str, ...], vendor: str) -> tuple[str, tuple]:
+    fields = tuple(model._meta.get_field(name) for name in names)
+    sql = ", ".join(f"{_quote(field.column)} = %s" for field in fields)
     return sql, tuple((field, _as_is(field, vendor)) for field in fields)
 
 
@@ -103,7 +107,7 @@ def insert_objects(objs: list[Model]) -> None:
         ids = [pk for (pk,) in cursor.fetchall()]
     # PostgreSQL and SQLite return a multi-row VALUES insert's rows in order (bulk_create
     # relies on the same).
-    _saved(objs, ids)
+    mark_saved(objs, ids)
 
 
 def insert_unless_taken(head: Model, *, conflict_field: str, then: list[Model]) -> bool:
@@ -138,7 +142,7 @@ def insert_unless_taken(head: Model, *, conflict_field: str, then: list[Model]) 
         row = cursor.fetchone()
     if row is None or row[0] is None:
         return False
-    _saved([head, *then], list(row))
+    mark_saved([head, *then], list(row))
     return True
 
 
@@ -259,7 +263,8 @@ def _quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _saved(objs: list[Model], ids: list[int]) -> None:
+def mark_saved(objs: list[Model], ids: list[int]) -> None:
+    """New instances now stored under ``ids``: as Django's own ``save()`` leaves them."""
     for obj, pk in zip(objs, ids, strict=True):
         obj.pk = pk
         obj._state.adding = False

@@ -16,9 +16,14 @@ Only columns named here are written, so a column added to the models later keeps
 """
 
 from django.db import connection
-from django.db.models import Model
 
-from ledger.db import atomic_if_nested, insert_objects, insert_select_sql
+from ledger.db import (
+    assignments_sql,
+    atomic_if_nested,
+    insert_objects,
+    insert_select_sql,
+    mark_saved,
+)
 from ledger.models import ConcurrencySlot, FunctionAttempt, FunctionRun
 
 RUN = FunctionRun._meta.db_table
@@ -36,7 +41,7 @@ def claim_update(*, run: FunctionRun, values: dict, now, attempt: FunctionAttemp
     bumps ``attempt`` and sets ``started_at`` on the first attempt. False tells the caller only
     that it did not match (nothing written): it reads the run again and decides why on its slow
     path. Call it inside the claim's transaction."""
-    assignments, params = _assignments(FunctionRun, values)
+    assignments, params = assignments_sql(FunctionRun, values)
     sql = (
         f"UPDATE {RUN} SET attempt = attempt + 1, started_at = COALESCE(started_at, %s), "
         f"{assignments} "
@@ -65,9 +70,7 @@ def claim_update(*, run: FunctionRun, values: dict, now, attempt: FunctionAttemp
         row = cursor.fetchone()
     if row is None:
         return False
-    attempt.pk = row[0]
-    attempt._state.adding = False
-    attempt._state.db = connection.alias
+    mark_saved([attempt], [row[0]])
     return True
 
 
@@ -80,8 +83,8 @@ def finish_in_one_statement(*, run_id: int, token, run_values: dict, attempt_id:
     is locked first, as the take-back does (the two never deadlock). Raises IntegrityError, with
     nothing written, when a success collides with another success of the same idempotency key.
     """
-    run_set, run_params = _assignments(FunctionRun, run_values)
-    attempt_set, attempt_params = _assignments(FunctionAttempt, attempt_values)
+    run_set, run_params = assignments_sql(FunctionRun, run_values)
+    attempt_set, attempt_params = assignments_sql(FunctionAttempt, attempt_values)
     sql = (
         f"WITH finished AS ("
         f"UPDATE {RUN} SET {run_set} WHERE id = %s AND claim_token = %s AND status = 'running' "
@@ -98,16 +101,6 @@ def finish_in_one_statement(*, run_id: int, token, run_values: dict, attempt_id:
         cursor.execute(sql, params)
         finished, waiters = cursor.fetchone()
     return bool(finished), bool(waiters)
-
-
-def _assignments(model: type[Model], values: dict) -> tuple[str, list]:
-    """``col = %s, ...`` and its parameters, adapted by each field (JSON, UUID, datetimes)."""
-    quote = connection.ops.quote_name
-    meta = model._meta
-    fields = [meta.get_field(name) for name in values]
-    sql = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
-    return sql, params
 
 
 def _datetime(value):

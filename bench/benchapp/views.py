@@ -27,12 +27,17 @@ def _reused_broker():
     return _broker[1]
 
 
+def _authorized(request) -> bool:
+    """The cron route's Bearer check, in constant time."""
+    expected = f"Bearer {settings.CRON_SECRET}".encode()
+    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(given, expected)
+
+
 @csrf_exempt
 @login_not_required
 def baseline_view(request):
-    expected = f"Bearer {settings.CRON_SECRET}".encode()
-    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-    if not hmac.compare_digest(given, expected):
+    if not _authorized(request):
         return JsonResponse({"success": False, "error": "unauthorized"}, status=401)
     broker = _reused_broker()
     now = timezone.now()
@@ -58,9 +63,7 @@ def duplicate_floor_view(request):
     from cron.models import DispatchWindow
     from cron.registry import get_cron
 
-    expected = f"Bearer {settings.CRON_SECRET}".encode()
-    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-    if not hmac.compare_digest(given, expected):
+    if not _authorized(request):
         return JsonResponse({"success": False, "error": "unauthorized"}, status=401)
     cron = get_cron("background-jobs")
     now = timezone.now()
@@ -103,9 +106,7 @@ def new_floor_view(request):
     from ledger.enqueue import HeldTasks, QueueRows, broker_is_transactional, enqueue_run, send_held
     from ledger.models import FunctionRun
 
-    expected = f"Bearer {settings.CRON_SECRET}".encode()
-    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-    if not hmac.compare_digest(given, expected):
+    if not _authorized(request):
         return JsonResponse({"success": False, "error": "unauthorized"}, status=401)
     assert connection.vendor == "postgresql", "the floor's one statement needs PostgreSQL"
     now = timezone.now()

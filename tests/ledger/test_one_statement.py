@@ -129,15 +129,15 @@ def test_runs_create_with__runs_sent_by_task_id_and_stamped_sent_on_the_orm_brok
 
 
 def test_update_row__updates_one_row_by_primary_key_with_sql_written_once():
-    from ledger.db import _update_row_sql, update_row
+    from ledger.db import _assignments_plan, update_row
 
     first, second = run_create("t-ok", task_id="r:1"), run_create("t-ok", task_id="r:2")
     stamp = timezone.now()
-    before = _update_row_sql.cache_info().misses
+    before = _assignments_plan.cache_info().misses
     for run in (first, second):
         assert update_row(FunctionRun, run.pk, {"enqueued_at": stamp, "error": "e"},
                           wait_for_disk=False) == 1
-    assert _update_row_sql.cache_info().misses - before <= 1  # one shape, built at most once
+    assert _assignments_plan.cache_info().misses - before <= 1  # one shape, built at most once
     assert [(fresh(r).enqueued_at, fresh(r).error) for r in (first, second)] == [(stamp, "e")] * 2
     assert update_row(FunctionRun, second.pk + 1000, {"error": "none"}) == 0
 
