@@ -24,7 +24,7 @@ from django.utils import timezone
 from ledger import conf
 from ledger.models import AttemptOutcome, FunctionAttempt, FunctionRun, RunReason, RunStatus
 from ledger.registry import FunctionSpec, get_function
-from ledger.run_sql import claim_update, finish_in_one_statement
+from ledger.run_sql import claim_update, claim_with_first_slot, finish_in_one_statement
 from ledger.services import bounded
 from ledger.slots import slot_acquire, slot_mark_waiters, slot_release
 
@@ -72,6 +72,10 @@ def function_run_claim(*, run_id: int, spec: FunctionSpec, now, inline: bool = F
             return Claim(ClaimKind.NOTHING)
         if run.next_attempt_at and run.next_attempt_at > now:
             return Claim(ClaimKind.NOT_DUE, run)
+        if not careful and connection.vendor == "postgresql":
+            claim = _claim_in_one_statement(run, spec, now)
+            if claim is not None:
+                return claim
         try:
             return _claim_once(run, spec, now, inline, careful=careful)
         except _LostRace:
@@ -105,26 +109,52 @@ def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool, *,
         # could record this start before that finish (overlapping attempts in the ledger).
         now = max(now, timezone.now())
         token = uuid.uuid4()
-        claimed_values = dict(
-            status=RunStatus.RUNNING,
-            claim_token=token,
-            heartbeat_at=now,
-            lease_expires_at=lease_expiry(spec=spec, attempt_started_at=now, now=now),
-            next_attempt_at=None,
-        )
-        attempt = FunctionAttempt(run=run, number=run.attempt + 1, claim_token=token,
-                                  started_at=now, worker_host=HOSTNAME[:255],
-                                  worker_pid=os.getpid())
+        values = _claimed_values(spec, token, now)
+        values["heartbeat_at"] = now
+        attempt = _new_attempt(run, token, now)
         # One statement on PostgreSQL: the compare-and-set, the duplicate check, the attempt's
         # row and the commit without waiting for the disk (see ASYNCHRONOUS_CLAIM_COMMIT below).
-        if not claim_update(run=run, values=claimed_values, now=now, attempt=attempt):
+        if not claim_update(run=run, values=values, now=now, attempt=attempt):
             raise _LostRace  # rolls back the slot taken above
-        # The row matched the read (same status and attempt), so it now holds exactly these.
-        for field, value in claimed_values.items():
-            setattr(run, field, value)
-        run.attempt += 1
-        run.started_at = run.started_at or now
-        return Claim(ClaimKind.CLAIMED, run, token, attempt)
+        return _claimed(run, values, token, attempt)
+
+
+def _claim_in_one_statement(run: FunctionRun, spec: FunctionSpec, now) -> Claim | None:
+    """The uncontended claim in one round trip (``run_sql.claim_with_first_slot``); None when it
+    claimed nothing, for the transaction path to decide why."""
+    token = uuid.uuid4()
+    values = _claimed_values(spec, token, now)
+    attempt = _new_attempt(run, token, now)
+    started_at = claim_with_first_slot(run=run, values=values, now=now, attempt=attempt)
+    if started_at is None:
+        return None
+    values["heartbeat_at"] = started_at
+    return _claimed(run, values, token, attempt)
+
+
+def _claimed_values(spec: FunctionSpec, token: uuid.UUID, now) -> dict:
+    """What a claim writes to the run row (with ``heartbeat_at``, the attempt's start)."""
+    return dict(
+        status=RunStatus.RUNNING,
+        claim_token=token,
+        lease_expires_at=lease_expiry(spec=spec, attempt_started_at=now, now=now),
+        next_attempt_at=None,
+    )
+
+
+def _new_attempt(run: FunctionRun, token: uuid.UUID, now) -> FunctionAttempt:
+    return FunctionAttempt(run=run, number=run.attempt + 1, claim_token=token, started_at=now,
+                           worker_host=HOSTNAME[:255], worker_pid=os.getpid())
+
+
+def _claimed(run: FunctionRun, values: dict, token: uuid.UUID, attempt: FunctionAttempt) -> Claim:
+    """The claim matched the row as read (same status and attempt), so the row now holds exactly
+    the read values plus these: no read back."""
+    for field, value in values.items():
+        setattr(run, field, value)
+    run.attempt += 1
+    run.started_at = run.started_at or attempt.started_at
+    return Claim(ClaimKind.CLAIMED, run, token, attempt)
 
 
 def _skip_duplicate(run: FunctionRun, now) -> Claim:

@@ -31,6 +31,43 @@ def update_row(model: type[Model], pk, values: dict, *, wait_for_disk: bool = Tr
         return cursor.rowcount
 
 
+def select_row(model: type[Model], field_name: str, value) -> Model | None:
+    """``model.objects.filter(<field_name>=value).first()`` for a unique field, as SQL built once
+    per model and field: the row as Django would load it (its database converters applied), or
+    None. Django's query compiler cost every delivery of a run about a tenth of the worker's
+    bookkeeping. On Django's cursor: a statement that finds rows is not prepared
+    (``hot_cursor``)."""
+    sql, columns = _select_plan(model, field_name, connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for index, column, converters in columns:
+        for convert in converters:
+            values[index] = convert(values[index], column, connection)
+    return model.from_db(connection.alias, None, values)
+
+
+@cache
+def _select_plan(model: type[Model], field_name: str, vendor: str) -> tuple[str, tuple]:
+    """The SELECT of every concrete column and, per column that has any, the converters Django's
+    compiler would apply to its value (the backend's, then the field's ``from_db_value``)."""
+    meta = model._meta
+    fields = meta.concrete_fields
+    sql = (f"SELECT {', '.join(_quote(field.column) for field in fields)} "
+           f"FROM {_quote(meta.db_table)} WHERE {_quote(meta.get_field(field_name).column)} = %s")
+    columns = []
+    for index, field in enumerate(fields):
+        column = field.get_col(meta.db_table)
+        converters = (*connection.ops.get_db_converters(column),
+                      *column.get_db_converters(connection))
+        if converters:
+            columns.append((index, column, converters))
+    return sql, tuple(columns)
+
+
 def assignments_sql(model: type[Model], values: dict) -> tuple[str, list]:
     """``col = %s, ...`` for ``values`` (field names) and its parameters, each value prepared as
     its field would (``_db_value``: JSON, UUIDs, datetimes); the text built once per shape."""
@@ -131,7 +168,7 @@ def insert_unless_taken(head: Model, *, conflict_field: str, then: list[Model]) 
     if then:
         parts = [f"head AS ({insert_head})"]
         for number, obj in enumerate(then):
-            parts.append(f"f{number} AS ({_insert_select(obj, 'head', params.placeholder)})")
+            parts.append(f"f{number} AS ({_insert_select(obj, 'head', params.placeholder, {})})")
         selected = ", ".join(f"(SELECT * FROM {name})"
                              for name in ["head", *(f"f{n}" for n in range(len(then)))])
         sql = f"WITH {', '.join(parts)} SELECT {selected}"
@@ -146,10 +183,13 @@ def insert_unless_taken(head: Model, *, conflict_field: str, then: list[Model]) 
     return True
 
 
-def insert_select_sql(obj: Model, *, source: str) -> tuple[str, list]:
+def insert_select_sql(obj: Model, *, source: str,
+                      from_source: dict[str, str] | None = None) -> tuple[str, list]:
     """``INSERT INTO <obj's table> (…) SELECT <obj's values> FROM <source> RETURNING id`` and its
     positional parameters: ``obj`` (a new instance) is written once per row of ``source`` (a
-    CTE of the caller's statement), so only if that row exists."""
+    CTE of the caller's statement), so only if that row exists. ``from_source`` names fields
+    whose value is a column of ``source`` instead of ``obj``'s (a value the statement itself
+    computes, such as a time read from the database's clock)."""
     params = []
 
     def positional(value, sql_type: str) -> str:
@@ -158,11 +198,14 @@ def insert_select_sql(obj: Model, *, source: str) -> tuple[str, list]:
         params.append(value)
         return "%s"
 
-    return _insert_select(obj, source, positional), params
+    return _insert_select(obj, source, positional, from_source or {}), params
 
 
-def _insert_select(obj: Model, source: str, placeholder) -> str:
-    values = ", ".join(placeholder(value, sql_type) for value, sql_type in _db_values(obj))
+def _insert_select(obj: Model, source: str, placeholder, from_source: dict[str, str]) -> str:
+    values = ", ".join(
+        f"{source}.{_quote(from_source[field.name])}" if field.name in from_source
+        else placeholder(value, sql_type)
+        for field, (value, sql_type) in zip(_fields(type(obj)), _db_values(obj), strict=True))
     return (f"INSERT INTO {_quote(obj._meta.db_table)} ({_columns(type(obj))}) "
             f"SELECT {values} FROM {source} RETURNING {_quote(obj._meta.pk.column)}")
 

@@ -1,12 +1,15 @@
-"""The runner's two hot statements, written as raw SQL so each is one round trip.
+"""The runner's hot statements, written as raw SQL so each is one round trip.
 
-- ``claim_update``: the claim's compare-and-set ``queued -> running``, with the idempotency check
-  folded in (``NOT EXISTS`` a success of the same key), so the common claim needs no separate
-  read, and the new attempt's row: on PostgreSQL in the same statement (``INSERT … SELECT …
-  FROM`` the claimed row), on SQLite right after it. On PostgreSQL its ``RETURNING`` also turns
-  ``synchronous_commit`` off for the rest of the claim's transaction, only when the row matched
-  (``ASYNCHRONOUS_CLAIM_COMMIT`` in ``claims.py`` says why that is safe), saving the separate
-  ``SET LOCAL``.
+- ``claim_with_first_slot`` (PostgreSQL): the uncontended claim as one statement: concurrency
+  slot 0, the compare-and-set ``queued -> running`` and the attempt's row, atomic by itself.
+  Anything else (slot 0 held, a stale read, a duplicate) takes the transaction path below.
+- ``claim_update``: the claim's compare-and-set ``queued -> running`` inside the transaction
+  that took a slot, with the idempotency check folded in (``NOT EXISTS`` a success of the same
+  key), so the common claim needs no separate read, and the new attempt's row: on PostgreSQL in
+  the same statement (``INSERT … SELECT … FROM`` the claimed row), on SQLite right after it.
+- On PostgreSQL a claim's ``RETURNING`` also turns ``synchronous_commit`` off for its
+  transaction, only when the row matched (``ASYNCHRONOUS_CLAIM_COMMIT`` in ``claims.py`` says
+  why that is safe), saving the separate ``SET LOCAL``.
 - ``finish_in_one_statement`` (PostgreSQL): the fenced finish, the attempt's outcome and the
   slot's release as one statement (data-modifying CTEs), atomic by itself, so a finish costs one
   round trip and no BEGIN/COMMIT. SQLite has no data-modifying CTEs: ``claims`` finishes there in
@@ -14,6 +17,8 @@
 
 Only columns named here are written, so a column added to the models later keeps its default.
 """
+
+from datetime import datetime
 
 from django.db import connection
 
@@ -42,19 +47,12 @@ def claim_update(*, run: FunctionRun, values: dict, now, attempt: FunctionAttemp
     that it did not match (nothing written): it reads the run again and decides why on its slow
     path. Call it inside the claim's transaction."""
     assignments, params = assignments_sql(FunctionRun, values)
+    claimable, claimable_params = _claimable(run, now)
     sql = (
         f"UPDATE {RUN} SET attempt = attempt + 1, started_at = COALESCE(started_at, %s), "
-        f"{assignments} "
-        f"WHERE id = %s AND status = 'queued' AND attempt = %s "
-        f"AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
+        f"{assignments} WHERE {claimable}"
     )
-    params = [_datetime(now), *params, run.pk, run.attempt, _datetime(now)]
-    if run.idempotency_key:
-        sql += (
-            f' AND NOT EXISTS (SELECT 1 FROM {RUN} done WHERE done."function" = %s '
-            f"AND done.idempotency_key = %s AND done.status = 'succeeded' AND done.id <> %s)"
-        )
-        params += [run.function, run.idempotency_key, run.pk]
+    params = [_datetime(now), *params, *claimable_params]
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -63,7 +61,7 @@ def claim_update(*, run: FunctionRun, values: dict, now, attempt: FunctionAttemp
         insert_objects([attempt])
         return True
     # Evaluated only for a matched row: a claim that did not match keeps a durable commit.
-    sql += " RETURNING set_config('synchronous_commit', 'off', true)"
+    sql += f" RETURNING {ASYNCHRONOUS_COMMIT}"
     insert, insert_params = insert_select_sql(attempt, source="claimed")
     with connection.cursor() as cursor:
         cursor.execute(f"WITH claimed AS ({sql}) {insert}", [*params, *insert_params])
@@ -72,6 +70,87 @@ def claim_update(*, run: FunctionRun, values: dict, now, attempt: FunctionAttemp
         return False
     mark_saved([attempt], [row[0]])
     return True
+
+
+def claim_with_first_slot(*, run: FunctionRun, values: dict, now,
+                          attempt: FunctionAttempt) -> datetime | None:
+    """PostgreSQL: the whole uncontended claim as one statement, atomic by itself (one round
+    trip where the transaction of ``claim_update`` takes four: ``BEGIN``, the slot, the claim,
+    ``COMMIT``). Concurrency slot 0 is inserted for ``run`` (``ON CONFLICT
+    DO NOTHING``: held, or ``run`` holds a slot already), and only then is the run claimed as in
+    ``claim_update`` and ``attempt`` written. Returns when the attempt started, or None when
+    nothing was claimed: the caller takes the transaction path, which also tries the other
+    slots, takes over stale ones and marks held ones as waited for.
+
+    The start is the later of ``now`` and the database's clock read after the slot's INSERT
+    returned: the INSERT may have waited for the previous holder's uncommitted release, and an
+    attempt must not be recorded as started before that finish (the ledger would show two
+    attempts of a limit-1 function overlapping). ``values`` must not set ``heartbeat_at``: the
+    statement sets it to the start.
+
+    The slot's INSERT and the claim each check that the run is claimable. When a transaction
+    that does not take slots (an operator's cancel) changes the run between the two, the slot
+    stays without a running run: stale, so the next claimant of that slot number deletes it and
+    takes it (``slots.slot_acquire``), as it does a dead worker's."""
+    slot_sql, slot_params = _first_slot_sql(run, now)
+    claimable, claimable_params = _claimable(run, now)
+    assignments, params = assignments_sql(FunctionRun, values)
+    insert, insert_params = insert_select_sql(attempt, source="claimed",
+                                              from_source={"started_at": "heartbeat_at"})
+    # Outside a caller's transaction the statement is its own transaction and may commit without
+    # waiting for the disk; inside one the setting would reach the caller's commit.
+    asynchronous = "" if connection.in_atomic_block else f", {ASYNCHRONOUS_COMMIT}"
+    sql = (
+        f"WITH slot AS ({slot_sql}), "
+        f"started AS (SELECT GREATEST(%s::timestamptz, clock_timestamp()) AS at, run_id "
+        f"FROM slot), "
+        f"claimed AS (UPDATE {RUN} SET attempt = attempt + 1, "
+        f"started_at = COALESCE(started_at, started.at), heartbeat_at = started.at, {assignments} "
+        f"FROM started WHERE id = started.run_id AND {claimable} "
+        f"RETURNING heartbeat_at{asynchronous}), "
+        f"attempt_row AS ({insert}) "
+        f"SELECT (SELECT id FROM attempt_row), (SELECT heartbeat_at FROM claimed)"
+    )
+    all_params = [*slot_params, _datetime(now), *params, *claimable_params, *insert_params]
+    with atomic_if_nested(), connection.cursor() as cursor:
+        cursor.execute(sql, all_params)
+        attempt_id, started_at = cursor.fetchone()
+    if attempt_id is None:
+        return None
+    attempt.started_at = started_at
+    mark_saved([attempt], [attempt_id])
+    return started_at
+
+
+def _first_slot_sql(run: FunctionRun, now) -> tuple[str, list]:
+    """``INSERT`` slot 0 for ``run``, only while it is claimable (``_claimable``)."""
+    claimable, params = _claimable(run, now)
+    sql = (
+        f'INSERT INTO {SLOT} ("function", "key", slot, run_id, acquired_at, waiters) '
+        f"SELECT %s, %s, 0, id, %s, false FROM {RUN} WHERE {claimable} "
+        f"ON CONFLICT DO NOTHING RETURNING run_id"
+    )
+    return sql, [run.function, run.concurrency_key, _datetime(now), *params]
+
+
+def _claimable(run: FunctionRun, now) -> tuple[str, list]:
+    """The run's row while it is as the caller read it (queued, same attempt), due by ``now``,
+    and, with an idempotency key, while no other run of its function and key has succeeded."""
+    sql = ("id = %s AND status = 'queued' AND attempt = %s "
+           "AND (next_attempt_at IS NULL OR next_attempt_at <= %s)")
+    params = [run.pk, run.attempt, _datetime(now)]
+    if run.idempotency_key:
+        sql += (
+            f' AND NOT EXISTS (SELECT 1 FROM {RUN} done WHERE done."function" = %s '
+            f"AND done.idempotency_key = %s AND done.status = 'succeeded' AND done.id <> %s)"
+        )
+        params += [run.function, run.idempotency_key, run.pk]
+    return sql, params
+
+
+# Turns synchronous_commit off for the statement's transaction, only for a row that matched
+# (``ASYNCHRONOUS_CLAIM_COMMIT`` in ``claims.py`` says why a claim may).
+ASYNCHRONOUS_COMMIT = "set_config('synchronous_commit', 'off', true)"
 
 
 def finish_in_one_statement(*, run_id: int, token, run_values: dict, attempt_id: int,

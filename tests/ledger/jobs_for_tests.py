@@ -85,6 +85,7 @@ TEST_JOBS = {
     "t-non-retryable": (fail_non_retryable, {"timeout_seconds": 5, "retries": 3}),
     "t-huge-error": (fail_huge, {"timeout_seconds": 5, "retries": 0}),
     "t-limited": (ok, {"timeout_seconds": 20, "retries": 0, "concurrency_limit": 1}),
+    "t-pair": (ok, {"timeout_seconds": 20, "retries": 0, "concurrency_limit": 2}),
     "t-keyed": (ok, {"timeout_seconds": 20, "retries": 0, "concurrency_limit": 1,
                      "concurrency_key": _key}),
     "t-slow": (slow, {"timeout_seconds": 20, "retries": 0}),

@@ -1,0 +1,153 @@
+"""The uncontended claim in one statement (PostgreSQL) and its hand-over to the transaction
+path: slot 0 only, a run changed between the slot's INSERT and the claim, and the row read by
+``ledger.db.select_row`` as the ORM reads it."""
+
+import threading
+import time
+import uuid
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from ledger.claims import ClaimKind, Outcome, function_run_claim, function_run_finish
+from ledger.db import select_row
+from ledger.models import (
+    AttemptOutcome,
+    ConcurrencySlot,
+    FunctionAttempt,
+    FunctionRun,
+    RunReason,
+    RunStatus,
+)
+from ledger.registry import get_function
+from ledger.services import function_runs_cancel
+from tests.ledger.helpers import attempts, fresh, run_create
+
+on_postgres = pytest.mark.skipif(connection.vendor != "postgresql",
+                                 reason="the one-statement claim is PostgreSQL's")
+
+
+def claim(target, **kwargs):
+    return function_run_claim(run_id=target.pk, spec=get_function(target.function),
+                              now=timezone.now(), run=fresh(target), **kwargs)
+
+
+def slots() -> dict[int, int]:
+    return dict(ConcurrencySlot.objects.values_list("slot", "run_id"))
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)  # the worker's case: no caller's transaction around it
+def test_claim__uncontended__one_statement_that_commits_by_itself():
+    run = run_create("t-ok", {"dispatchKey": "k:one"})
+    read = fresh(run)
+    with CaptureQueriesContext(connection) as queries:
+        got = function_run_claim(run_id=run.pk, spec=get_function("t-ok"), now=timezone.now(),
+                                 run=read)
+    assert got.kind == ClaimKind.CLAIMED
+    [sql] = [q["sql"] for q in queries.captured_queries]
+    assert sql.startswith("WITH slot AS (INSERT INTO")
+    stored = fresh(run)
+    [attempt] = attempts(run)
+    assert (stored.status, stored.attempt, stored.claim_token) == (RunStatus.RUNNING, 1, got.token)
+    # The start is the database's reading after the slot was taken, the same in every place.
+    assert stored.started_at == stored.heartbeat_at == attempt.started_at == got.run.started_at
+    assert got.attempt.pk == attempt.pk and got.attempt.started_at == attempt.started_at
+    assert slots() == {0: run.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_claim__slot_0_held__the_transaction_path_takes_slot_1_and_then_all_are_busy():
+    """The one statement tries slot 0 only; a limit of 2 is still two runs at once, a third
+    waits, on either backend."""
+    first, second, third = (run_create("t-pair") for _ in range(3))
+    assert claim(first).kind == ClaimKind.CLAIMED
+    assert claim(second).kind == ClaimKind.CLAIMED
+    assert slots() == {0: first.pk, 1: second.pk}
+    assert claim(third).kind == ClaimKind.BUSY
+    assert fresh(third).status == RunStatus.QUEUED and attempts(third) == []
+    assert set(ConcurrencySlot.objects.values_list("waiters", flat=True)) == {True}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_claim__second_delivery_of_a_claimed_run__finds_nothing_and_writes_nothing():
+    run = run_create("t-ok", {"dispatchKey": "k:twice"})
+    read_before_the_first_claim = fresh(run)
+    assert claim(run).kind == ClaimKind.CLAIMED
+    again = function_run_claim(run_id=run.pk, spec=get_function("t-ok"), now=timezone.now(),
+                               run=read_before_the_first_claim)
+    assert again.kind == ClaimKind.NOTHING
+    assert len(attempts(run)) == 1 and slots() == {0: run.pk}
+
+
+def _wait_until_blocked_on_a_lock(deadline_seconds: float = 10) -> None:
+    """Poll (with a deadline) until another backend waits for a lock this one holds."""
+    deadline = time.monotonic() + deadline_seconds
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # read afresh inside a transaction
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND %s = ANY(pg_blocking_pids(pid))", [connection.connection.info.backend_pid])
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the claim never waited for the cancel's row lock")
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)  # a real thread with its own connection
+def test_claim__run_cancelled_between_its_slot_and_its_claim__nothing_claimed_and_slot_reused():
+    """The statement's slot INSERT sees the run queued; its UPDATE waits for an operator's cancel
+    and then sees it cancelled. Nothing is claimed, no attempt is written, and the slot left
+    behind is stale: the next run of the function takes it over."""
+    run = run_create("t-limited")
+    got = {}
+
+    def claim_in_thread():
+        try:
+            got["claim"] = claim(run)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        assert function_runs_cancel(run_ids=[run.pk], reason=RunReason.CANCELLED_BY_OPERATOR,
+                                    now=timezone.now()) == 1  # holds the run's row lock
+        thread = threading.Thread(target=claim_in_thread)
+        thread.start()
+        _wait_until_blocked_on_a_lock()
+    thread.join(timeout=20)
+    assert got["claim"].kind == ClaimKind.NOTHING
+    assert fresh(run).status == RunStatus.CANCELLED and attempts(run) == []
+    assert slots() == {0: run.pk}  # stale: its run is not running
+    following = run_create("t-limited")
+    later = claim(following)
+    assert later.kind == ClaimKind.CLAIMED
+    assert slots() == {0: following.pk}
+    function_run_finish(run=later.run, claim=later, now=timezone.now(),
+                        outcome=Outcome(AttemptOutcome.SUCCEEDED))
+    assert fresh(following).status == RunStatus.SUCCEEDED and not ConcurrencySlot.objects.exists()
+
+
+@pytest.mark.django_db
+def test_select_row__reads_the_row_as_the_orm_does():
+    """Every field, converted as Django converts it (JSON, UUID, datetimes, booleans), by a
+    unique field; None when no row has the value."""
+    run = run_create("t-ok", {"dispatchKey": "k:read", "nested": {"n": [1, 2.5, None]}},
+                     task_id=f"t:{uuid.uuid4().hex}")
+    FunctionRun.objects.filter(pk=run.pk).update(
+        claim_token=uuid.uuid4(), result={"ok": True, "items": ["a"]}, heartbeat_at=timezone.now())
+    orm = FunctionRun.objects.get(pk=run.pk)
+    fields = [field.attname for field in FunctionRun._meta.concrete_fields]
+    for field_name, value in (("id", run.pk), ("task_id", run.task_id)):
+        read = select_row(FunctionRun, field_name, value)
+        assert {f: getattr(read, f) for f in fields} == {f: getattr(orm, f) for f in fields}
+        assert read._state.adding is False and read._state.db == "default"
+    assert select_row(FunctionRun, "task_id", "no-such-task") is None
+    attempt = FunctionAttempt.objects.create(run=orm, number=1, claim_token=orm.claim_token,
+                                             started_at=timezone.now())
+    read = select_row(FunctionAttempt, "id", attempt.pk)
+    assert (read.run_id, read.claim_token, read.started_at, read.outcome) == (
+        orm.pk, attempt.claim_token, attempt.started_at, attempt.outcome)
