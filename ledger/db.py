@@ -4,7 +4,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from functools import cache
 
-from django.db import connection, models, transaction
+from django.db import InterfaceError, OperationalError, connection, models, transaction
 from django.db.models import Field, Model
 
 
@@ -48,6 +48,27 @@ def select_row(model: type[Model], field_name: str, value) -> Model | None:
         for convert in converters:
             values[index] = convert(values[index], column, connection)
     return model.from_db(connection.alias, None, values)
+
+
+def read_checking_the_connection(read, *args):
+    """``read(*args)``, a read-only statement, which also serves as the connection's health check.
+
+    With ``CONN_HEALTH_CHECKS`` Django sends ``SELECT 1`` before the first statement after
+    ``close_old_connections()``, which Django-Q calls before every task: a round trip of its own
+    on every delivery. Here the read is that check: when it fails because the connection is
+    gone (the database restarted since), the connection is closed and the read made once more
+    on a new one. Only for a read: a write that failed this way may have committed."""
+    if not (connection.health_check_enabled and connection.connection is not None
+            and not connection.health_check_done):
+        return read(*args)
+    connection.health_check_done = True
+    try:
+        return read(*args)
+    except (OperationalError, InterfaceError):
+        if connection.is_usable():
+            raise  # the statement's own failure, not a lost connection
+        connection.close()
+    return read(*args)
 
 
 @cache

@@ -26,7 +26,7 @@ from ledger.claims import (
     function_run_finish,
     function_run_take_back,
 )
-from ledger.db import select_row
+from ledger.db import read_checking_the_connection, select_row
 from ledger.exceptions import RunTimedOut, UnknownFunction
 from ledger.heartbeat import heartbeat
 from ledger.models import AttemptOutcome, FunctionRun, RunReason, RunStatus
@@ -46,7 +46,8 @@ def execute_run(run_ref: int | str, *, inline: bool = False) -> FunctionRun | No
     """Run one attempt of the run if it is ours to run. Never raises for the job's errors.
 
     ``run_ref`` is the run's task id (how a dispatched run is delivered) or its primary key."""
-    run = select_row(FunctionRun, "task_id" if isinstance(run_ref, str) else "id", run_ref)
+    run = read_checking_the_connection(
+        select_row, FunctionRun, "task_id" if isinstance(run_ref, str) else "id", run_ref)
     if run is None:
         return None
     run_id = run.pk
