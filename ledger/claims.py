@@ -22,9 +22,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ledger import conf
+from ledger.db import checking_the_connection
+from ledger.exceptions import UnknownFunction
 from ledger.models import AttemptOutcome, FunctionAttempt, FunctionRun, RunReason, RunStatus
 from ledger.registry import FunctionSpec, get_function
-from ledger.run_sql import claim_update, claim_with_first_slot, finish_in_one_statement
+from ledger.run_sql import claim_at_once, claim_update, finish_in_one_statement
 from ledger.services import bounded
 from ledger.slots import slot_acquire, slot_mark_waiters, slot_release
 
@@ -73,7 +75,7 @@ def function_run_claim(*, run_id: int, spec: FunctionSpec, now, inline: bool = F
         if run.next_attempt_at and run.next_attempt_at > now:
             return Claim(ClaimKind.NOT_DUE, run)
         if not careful and connection.vendor == "postgresql":
-            claim = _claim_in_one_statement(run, spec, now)
+            claim = _claim_in_one_statement("id", run.pk, spec, now)
             if claim is not None:
                 return claim
         try:
@@ -119,17 +121,38 @@ def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool, *,
         return _claimed(run, values, token, attempt)
 
 
-def _claim_in_one_statement(run: FunctionRun, spec: FunctionSpec, now) -> Claim | None:
-    """The uncontended claim in one round trip (``run_sql.claim_with_first_slot``); None when it
-    claimed nothing, for the transaction path to decide why."""
+def function_run_claim_delivered(*, run_ref: int | str, function: str, now) -> Claim | None:
+    """A delivery's claim with no read before it, on PostgreSQL: the task names the run (its
+    task id or primary key) and its function, and one statement claims it when nothing stands
+    in the way (``run_sql.claim_at_once``). None when it claimed nothing, or cannot be tried
+    (SQLite, a function not registered here): the caller reads the run and claims it with
+    ``function_run_claim``, which decides why.
+
+    Being a delivery's first statement, it also serves as the connection's health check
+    (``db.checking_the_connection``). If the connection turns out lost, the claim may or may not
+    have committed: None, and the caller's read shows which (a claim committed without us is
+    an attempt nobody runs, taken back once its lease lapses, as a killed worker's)."""
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        spec = get_function(function)
+    except UnknownFunction:
+        return None
+    column = "task_id" if isinstance(run_ref, str) else "id"
+    return checking_the_connection(_claim_in_one_statement, column, run_ref, spec, now,
+                                   repeat=False)
+
+
+def _claim_in_one_statement(column: str, value, spec: FunctionSpec, now) -> Claim | None:
+    """The uncontended claim in one round trip (``run_sql.claim_at_once``); None when it claimed
+    nothing, for the transaction path to decide why."""
     token = uuid.uuid4()
     values = _claimed_values(spec, token, now)
-    attempt = _new_attempt(run, token, now)
-    started_at = claim_with_first_slot(run=run, values=values, now=now, attempt=attempt)
-    if started_at is None:
-        return None
-    values["heartbeat_at"] = started_at
-    return _claimed(run, values, token, attempt)
+    attempt = FunctionAttempt(claim_token=token, worker_host=HOSTNAME[:255],
+                              worker_pid=os.getpid())
+    run = claim_at_once(column=column, value=value, function=spec.name, values=values, now=now,
+                        attempt=attempt)
+    return None if run is None else Claim(ClaimKind.CLAIMED, run, token, attempt)
 
 
 def _claimed_values(spec: FunctionSpec, token: uuid.UUID, now) -> dict:

@@ -33,60 +33,70 @@ def update_row(model: type[Model], pk, values: dict, *, wait_for_disk: bool = Tr
 
 def select_row(model: type[Model], field_name: str, value) -> Model | None:
     """``model.objects.filter(<field_name>=value).first()`` for a unique field, as SQL built once
-    per model and field: the row as Django would load it (its database converters applied), or
-    None. Django's query compiler cost every delivery of a run about a tenth of the worker's
-    bookkeeping. On Django's cursor: a statement that finds rows is not prepared
-    (``hot_cursor``)."""
-    sql, columns = _select_plan(model, field_name, connection.vendor)
+    per model and field: the row as Django would load it (``load_row``), or None. Django's query
+    compiler cost every delivery of a run about a tenth of the worker's bookkeeping. On Django's
+    cursor: a statement that finds rows is not prepared (``hot_cursor``)."""
+    sql = (f"SELECT {all_columns(model)} FROM {_quote(model._meta.db_table)} "
+           f"WHERE {_quote(model._meta.get_field(field_name).column)} = %s")
     with connection.cursor() as cursor:
         cursor.execute(sql, [value])
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else load_row(model, row)
+
+
+def all_columns(model: type[Model]) -> str:
+    """Every concrete column of ``model``, quoted, in the order ``load_row`` takes them."""
+    return _all_columns(model, connection.vendor)
+
+
+@cache
+def _all_columns(model: type[Model], vendor: str) -> str:
+    return ", ".join(_quote(field.column) for field in model._meta.concrete_fields)
+
+
+def load_row(model: type[Model], row) -> Model:
+    """An instance of ``model`` from a row of ``all_columns(model)``, as Django's compiler loads
+    it: each value through the converters it would apply (the backend's, then the field's
+    ``from_db_value``: JSON, and on SQLite datetimes, UUIDs, booleans)."""
     values = list(row)
-    for index, column, converters in columns:
+    for index, column, converters in _converters(model, connection.vendor):
         for convert in converters:
             values[index] = convert(values[index], column, connection)
     return model.from_db(connection.alias, None, values)
 
 
-def read_checking_the_connection(read, *args):
-    """``read(*args)``, a read-only statement, which also serves as the connection's health check.
+@cache
+def _converters(model: type[Model], vendor: str) -> tuple:
+    found = []
+    for index, field in enumerate(model._meta.concrete_fields):
+        column = field.get_col(model._meta.db_table)
+        converters = (*connection.ops.get_db_converters(column),
+                      *column.get_db_converters(connection))
+        if converters:
+            found.append((index, column, converters))
+    return tuple(found)
+
+
+def checking_the_connection(statement, *args, repeat: bool):
+    """``statement(*args)`` (one statement), which also serves as the connection's health check.
 
     With ``CONN_HEALTH_CHECKS`` Django sends ``SELECT 1`` before the first statement after
     ``close_old_connections()``, which Django-Q calls before every task: a round trip of its own
-    on every delivery. Here the read is that check: when it fails because the connection is
-    gone (the database restarted since), the connection is closed and the read made once more
-    on a new one. Only for a read: a write that failed this way may have committed."""
+    on every delivery. Here the statement is that check: when it fails because the connection
+    is gone (the database restarted since), the connection is closed and, with ``repeat``, the
+    statement made once more on a new one; without (a write, which may have committed before
+    the connection was lost), None is returned and the caller decides again from a read."""
     if not (connection.health_check_enabled and connection.connection is not None
             and not connection.health_check_done):
-        return read(*args)
+        return statement(*args)
     connection.health_check_done = True
     try:
-        return read(*args)
+        return statement(*args)
     except (OperationalError, InterfaceError):
         if connection.is_usable():
             raise  # the statement's own failure, not a lost connection
         connection.close()
-    return read(*args)
-
-
-@cache
-def _select_plan(model: type[Model], field_name: str, vendor: str) -> tuple[str, tuple]:
-    """The SELECT of every concrete column and, per column that has any, the converters Django's
-    compiler would apply to its value (the backend's, then the field's ``from_db_value``)."""
-    meta = model._meta
-    fields = meta.concrete_fields
-    sql = (f"SELECT {', '.join(_quote(field.column) for field in fields)} "
-           f"FROM {_quote(meta.db_table)} WHERE {_quote(meta.get_field(field_name).column)} = %s")
-    columns = []
-    for index, field in enumerate(fields):
-        column = field.get_col(meta.db_table)
-        converters = (*connection.ops.get_db_converters(column),
-                      *column.get_db_converters(connection))
-        if converters:
-            columns.append((index, column, converters))
-    return sql, tuple(columns)
+    return statement(*args) if repeat else None
 
 
 def assignments_sql(model: type[Model], values: dict) -> tuple[str, list]:

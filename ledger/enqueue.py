@@ -90,10 +90,12 @@ def enqueue(func_path: str, *args, task_name: str, timeout_seconds: int | None =
     return async_task(func_path, *args, q_options=q_options)
 
 
-def enqueue_run(run_ref: int | str, *, task_name: str, timeout_seconds: int,
+def enqueue_run(run_ref: int | str, *, function: str, task_name: str, timeout_seconds: int,
                 into: HeldTasks | None = None) -> str:
-    """Deliver one ledger run to a worker: ``ledger.tasks.execute_run(run_ref)``, the run's task
-    id (a dispatched run: known before its row is written) or its primary key. Django-Q's limit
+    """Deliver one ledger run to a worker: ``ledger.tasks.execute_run(run_ref, function)``, the
+    run's task id (a dispatched run: known before its row is written) or its primary key, and
+    its function, so that the worker can claim it without reading it first. Django-Q's limit
     for the delivery is the function's ``timeout_seconds`` plus the runner's room."""
     budget = conf.task_timeout_seconds(timeout_seconds) - conf.BOOKKEEPING_SECONDS
-    return enqueue(RUN_TASK, run_ref, task_name=task_name, timeout_seconds=budget, into=into)
+    return enqueue(RUN_TASK, run_ref, function, task_name=task_name, timeout_seconds=budget,
+                   into=into)

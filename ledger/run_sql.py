@@ -1,8 +1,9 @@
 """The runner's hot statements, written as raw SQL so each is one round trip.
 
-- ``claim_with_first_slot`` (PostgreSQL): the uncontended claim as one statement: concurrency
-  slot 0, the compare-and-set ``queued -> running`` and the attempt's row, atomic by itself.
-  Anything else (slot 0 held, a stale read, a duplicate) takes the transaction path below.
+- ``claim_at_once`` (PostgreSQL): the uncontended claim as one statement with no read before
+  it: concurrency slot 0, the compare-and-set ``queued -> running`` and the attempt's row,
+  atomic by itself, the claimed row returned. Anything else (slot 0 held, not due, a duplicate)
+  takes the transaction path below, after a read.
 - ``claim_update``: the claim's compare-and-set ``queued -> running`` inside the transaction
   that took a slot, with the idempotency check folded in (``NOT EXISTS`` a success of the same
   key), so the common claim needs no separate read, and the new attempt's row: on PostgreSQL in
@@ -18,15 +19,15 @@
 Only columns named here are written, so a column added to the models later keeps its default.
 """
 
-from datetime import datetime
-
 from django.db import connection
 
 from ledger.db import (
+    all_columns,
     assignments_sql,
     atomic_if_nested,
     insert_objects,
     insert_select_sql,
+    load_row,
     mark_saved,
 )
 from ledger.models import ConcurrencySlot, FunctionAttempt, FunctionRun
@@ -72,15 +73,20 @@ def claim_update(*, run: FunctionRun, values: dict, now, attempt: FunctionAttemp
     return True
 
 
-def claim_with_first_slot(*, run: FunctionRun, values: dict, now,
-                          attempt: FunctionAttempt) -> datetime | None:
-    """PostgreSQL: the whole uncontended claim as one statement, atomic by itself (one round
-    trip where the transaction of ``claim_update`` takes four: ``BEGIN``, the slot, the claim,
-    ``COMMIT``). Concurrency slot 0 is inserted for ``run`` (``ON CONFLICT
-    DO NOTHING``: held, or ``run`` holds a slot already), and only then is the run claimed as in
-    ``claim_update`` and ``attempt`` written. Returns when the attempt started, or None when
-    nothing was claimed: the caller takes the transaction path, which also tries the other
-    slots, takes over stale ones and marks held ones as waited for.
+def claim_at_once(*, column: str, value, function: str, values: dict, now,
+                  attempt: FunctionAttempt) -> FunctionRun | None:
+    """PostgreSQL: a whole uncontended claim as one statement, atomic by itself, with no read
+    before it: the run whose ``column`` (``id`` or ``task_id``) is ``value``, of ``function``.
+
+    One round trip where a read and the transaction of ``claim_update`` take five (the read,
+    ``BEGIN``, the slot, the claim, ``COMMIT``). Concurrency slot 0 is inserted (``ON CONFLICT
+    DO NOTHING``: held, or the run holds a slot already) only while the run is claimable (queued,
+    due, and no other run of its function and idempotency key has succeeded), then the run is
+    claimed (``values``, the attempt bumped) under the same conditions and ``attempt`` written
+    (its run, number and start taken from the claimed row). Returns the claimed run as stored,
+    with ``attempt`` saved; None when nothing was claimed, for the caller to read the run and
+    decide on the transaction path, which also tries the other slots, takes over stale ones and
+    marks held ones as waited for.
 
     The start is the later of ``now`` and the database's clock read after the slot's INSERT
     returned: the INSERT may have waited for the previous holder's uncommitted release, and an
@@ -92,45 +98,57 @@ def claim_with_first_slot(*, run: FunctionRun, values: dict, now,
     that does not take slots (an operator's cancel) changes the run between the two, the slot
     stays without a running run: stale, so the next claimant of that slot number deletes it and
     takes it (``slots.slot_acquire``), as it does a dead worker's."""
-    slot_sql, slot_params = _first_slot_sql(run, now)
-    claimable, claimable_params = _claimable(run, now)
+    claimable, claimable_params = _claimable_now(column, value, function, now)
     assignments, params = assignments_sql(FunctionRun, values)
-    insert, insert_params = insert_select_sql(attempt, source="claimed",
-                                              from_source={"started_at": "heartbeat_at"})
+    insert, insert_params = insert_select_sql(
+        attempt, source="claimed",
+        from_source={"run": "id", "number": "attempt", "started_at": "heartbeat_at"})
     # Outside a caller's transaction the statement is its own transaction and may commit without
     # waiting for the disk; inside one the setting would reach the caller's commit.
     asynchronous = "" if connection.in_atomic_block else f", {ASYNCHRONOUS_COMMIT}"
     sql = (
-        f"WITH slot AS ({slot_sql}), "
+        f'WITH slot AS (INSERT INTO {SLOT} ("function", "key", slot, run_id, acquired_at, waiters) '
+        f'SELECT {RUN}."function", {RUN}.concurrency_key, 0, {RUN}.id, %s, false FROM {RUN} '
+        f"WHERE {claimable} ON CONFLICT DO NOTHING RETURNING run_id), "
         f"started AS (SELECT GREATEST(%s::timestamptz, clock_timestamp()) AS at, run_id "
         f"FROM slot), "
-        f"claimed AS (UPDATE {RUN} SET attempt = attempt + 1, "
-        f"started_at = COALESCE(started_at, started.at), heartbeat_at = started.at, {assignments} "
-        f"FROM started WHERE id = started.run_id AND {claimable} "
-        f"RETURNING heartbeat_at{asynchronous}), "
+        f"claimed AS (UPDATE {RUN} SET attempt = {RUN}.attempt + 1, "
+        f"started_at = COALESCE({RUN}.started_at, started.at), heartbeat_at = started.at, "
+        f"{assignments} FROM started WHERE {RUN}.id = started.run_id AND {claimable} "
+        f"RETURNING {_run_columns()}{asynchronous}), "
         f"attempt_row AS ({insert}) "
-        f"SELECT (SELECT id FROM attempt_row), (SELECT heartbeat_at FROM claimed)"
+        f"SELECT (SELECT id FROM attempt_row), claimed.* FROM claimed"
     )
-    all_params = [*slot_params, _datetime(now), *params, *claimable_params, *insert_params]
+    all_params = [_datetime(now), *claimable_params, _datetime(now), *params,
+                  *claimable_params, *insert_params]
     with atomic_if_nested(), connection.cursor() as cursor:
         cursor.execute(sql, all_params)
-        attempt_id, started_at = cursor.fetchone()
-    if attempt_id is None:
+        row = cursor.fetchone()
+    if row is None:
         return None
-    attempt.started_at = started_at
-    mark_saved([attempt], [attempt_id])
-    return started_at
+    run = load_row(FunctionRun, row[1:1 + len(FunctionRun._meta.concrete_fields)])
+    attempt.run = run
+    attempt.number = run.attempt
+    attempt.started_at = run.heartbeat_at
+    mark_saved([attempt], [row[0]])
+    return run
 
 
-def _first_slot_sql(run: FunctionRun, now) -> tuple[str, list]:
-    """``INSERT`` slot 0 for ``run``, only while it is claimable (``_claimable``)."""
-    claimable, params = _claimable(run, now)
-    sql = (
-        f'INSERT INTO {SLOT} ("function", "key", slot, run_id, acquired_at, waiters) '
-        f"SELECT %s, %s, 0, id, %s, false FROM {RUN} WHERE {claimable} "
-        f"ON CONFLICT DO NOTHING RETURNING run_id"
-    )
-    return sql, [run.function, run.concurrency_key, _datetime(now), *params]
+def _run_columns() -> str:
+    """The run's columns, qualified (the claim's ``UPDATE`` joins another relation)."""
+    return ", ".join(f"{RUN}.{column.strip()}" for column in all_columns(FunctionRun).split(","))
+
+
+def _claimable_now(column: str, value, function: str, now) -> tuple[str, list]:
+    """The run's row (by ``column``) while it is queued, of ``function``, due by ``now`` and, with
+    an idempotency key, while no other run of its function and key has succeeded."""
+    sql = (f"{RUN}.{column} = %s AND {RUN}.\"function\" = %s AND {RUN}.status = 'queued' "
+           f"AND ({RUN}.next_attempt_at IS NULL OR {RUN}.next_attempt_at <= %s) "
+           f"AND ({RUN}.idempotency_key = '' OR NOT EXISTS (SELECT 1 FROM {RUN} done "
+           f'WHERE done."function" = {RUN}."function" '
+           f"AND done.idempotency_key = {RUN}.idempotency_key AND done.status = 'succeeded' "
+           f"AND done.id <> {RUN}.id))")
+    return sql, [value, function, _datetime(now)]
 
 
 def _claimable(run: FunctionRun, now) -> tuple[str, list]:

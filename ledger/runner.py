@@ -23,10 +23,11 @@ from ledger.claims import (
     ClaimKind,
     Outcome,
     function_run_claim,
+    function_run_claim_delivered,
     function_run_finish,
     function_run_take_back,
 )
-from ledger.db import read_checking_the_connection, select_row
+from ledger.db import checking_the_connection, select_row
 from ledger.exceptions import RunTimedOut, UnknownFunction
 from ledger.heartbeat import heartbeat
 from ledger.models import AttemptOutcome, FunctionRun, RunReason, RunStatus
@@ -42,20 +43,44 @@ from ledger.services import (
 logger = logging.getLogger(__name__)
 
 
-def execute_run(run_ref: int | str, *, inline: bool = False) -> FunctionRun | None:
+def execute_run(run_ref: int | str, *, inline: bool = False,
+                function: str | None = None) -> FunctionRun | None:
     """Run one attempt of the run if it is ours to run. Never raises for the job's errors.
 
-    ``run_ref`` is the run's task id (how a dispatched run is delivered) or its primary key."""
-    run = read_checking_the_connection(
-        select_row, FunctionRun, "task_id" if isinstance(run_ref, str) else "id", run_ref)
+    ``run_ref`` is the run's task id (how a dispatched run is delivered) or its primary key;
+    ``function``, when the task names it, lets an uncontended delivery claim the run without
+    reading it first (``claims.function_run_claim_delivered``)."""
+    claim = None
+    if function is not None:
+        claim = function_run_claim_delivered(run_ref=run_ref, function=function,
+                                             now=timezone.now())
+    if claim is None:
+        claim, run = _claim_after_reading(run_ref, inline=inline)
+        if claim is None:
+            return run
+    spec = get_function(claim.run.function)
+    outcome = _call(spec, claim, inline=inline)
+    run = function_run_finish(run=claim.run, claim=claim, outcome=outcome, now=timezone.now())
+    _hand_on(run)
+    return run
+
+
+def _claim_after_reading(run_ref: int | str, *,
+                         inline: bool) -> tuple[Claim | None, FunctionRun | None]:
+    """Read the run and claim it, deciding on the way: a run held by a dead worker is taken
+    back, a next attempt due soon is waited for. (None, the run as read) when this delivery does
+    not run it."""
+    run = checking_the_connection(
+        select_row, FunctionRun, "task_id" if isinstance(run_ref, str) else "id", run_ref,
+        repeat=True)
     if run is None:
-        return None
+        return None, None
     run_id = run.pk
     try:
         spec = get_function(run.function)
     except UnknownFunction as error:
         _fail_unknown(run, error)
-        return run
+        return None, run
     now = timezone.now()
     if run.status == RunStatus.RUNNING and run.lease_expires_at and run.lease_expires_at <= now:
         # A redelivery of a task whose worker died: take the run back before deciding.
@@ -66,7 +91,7 @@ def execute_run(run_ref: int | str, *, inline: bool = False) -> FunctionRun | No
             # Too early to hold a worker for: the sweeper sends it when it is due.
             FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
                 enqueued_at=None)
-            return run
+            return None, run
         time.sleep(wait)
         now = timezone.now()
     claim = function_run_claim(run_id=run_id, spec=spec, now=now, inline=inline, run=run)
@@ -77,11 +102,8 @@ def execute_run(run_ref: int | str, *, inline: bool = False) -> FunctionRun | No
                                    run=claim.run)
     if claim.kind != ClaimKind.CLAIMED:
         _log_unclaimed(run, claim)
-        return claim.run
-    outcome = _call(spec, claim, inline=inline)
-    run = function_run_finish(run=claim.run, claim=claim, outcome=outcome, now=timezone.now())
-    _hand_on(run)
-    return run
+        return None, claim.run
+    return claim, claim.run
 
 
 def _log_unclaimed(run: FunctionRun, claim: Claim) -> None:

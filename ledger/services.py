@@ -232,8 +232,9 @@ def function_runs_enqueue(*, runs: list[FunctionRun]) -> None:
 def _send(run: FunctionRun, *, into: HeldTasks | None = None) -> None:
     """A run with a task id (a dispatched run) is delivered by it, known before the row is
     written (``function_runs_create_with``); any other by its primary key."""
-    enqueue_run(run.task_id or run.pk, task_name=run.task_id or f"run:{run.pk}",
-                timeout_seconds=_timeout(run), into=into)
+    enqueue_run(run.task_id or run.pk, function=run.function,
+                task_name=run.task_id or f"run:{run.pk}", timeout_seconds=_timeout(run),
+                into=into)
 
 
 def _timeout(run: FunctionRun) -> int:

@@ -6,9 +6,10 @@ from ledger.runner import execute_run as _execute_run
 from ledger.sweeper import ledger_sweep
 
 
-def execute_run(run_ref: int | str) -> dict | None:
-    """One delivery of a run: its task id, or its primary key (``ledger.services._send``)."""
-    run = _execute_run(run_ref)
+def execute_run(run_ref: int | str, function: str | None = None) -> dict | None:
+    """One delivery of a run: its task id, or its primary key, and its function
+    (``ledger.services._send``; tasks queued before the function was sent carry none)."""
+    run = _execute_run(run_ref, function=function)
     return None if run is None else {"run": run.pk, "status": run.status}
 
 

@@ -130,7 +130,8 @@ def new_floor_view(request):
                                      task_ids)]
     held = QueueRows() if broker_is_transactional() else HeldTasks()
     for run in runs:
-        enqueue_run(run.task_id, task_name=run.task_id, timeout_seconds=120, into=held)
+        enqueue_run(run.task_id, function=run.function, task_name=run.task_id,
+                    timeout_seconds=120, into=held)
     extra = held.rows if broker_is_transactional() else []
     if not insert_unless_taken(window, conflict_field="dispatch_key", then=[*runs, *extra]):
         return JsonResponse({"success": True, "enqueued": False}, status=200)

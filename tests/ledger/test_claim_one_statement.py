@@ -1,17 +1,25 @@
-"""The uncontended claim in one statement (PostgreSQL) and its hand-over to the transaction
-path: slot 0 only, a run changed between the slot's INSERT and the claim, and the row read by
-``ledger.db.select_row`` as the ORM reads it."""
+"""The uncontended claim in one statement (PostgreSQL), with no read before it when the task
+names the run's function, and its hand-over to the transaction path: slot 0 only, what it must
+not claim, a run changed between the slot's INSERT and the claim, and the rows read by
+``ledger.db.select_row`` and returned by the claim as the ORM reads them."""
 
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from ledger.claims import ClaimKind, Outcome, function_run_claim, function_run_finish
+from ledger.claims import (
+    ClaimKind,
+    Outcome,
+    function_run_claim,
+    function_run_claim_delivered,
+    function_run_finish,
+)
 from ledger.db import select_row
 from ledger.models import (
     AttemptOutcome,
@@ -56,6 +64,52 @@ def test_claim__uncontended__one_statement_that_commits_by_itself():
     assert stored.started_at == stored.heartbeat_at == attempt.started_at == got.run.started_at
     assert got.attempt.pk == attempt.pk and got.attempt.started_at == attempt.started_at
     assert slots() == {0: run.pk}
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_claim_delivered__by_task_id__one_statement_returning_the_run_as_stored():
+    run = run_create("t-ok", {"dispatchKey": "k:at-once"}, task_id="t-ok:at-once")
+    with CaptureQueriesContext(connection) as queries:
+        got = function_run_claim_delivered(run_ref=run.task_id, function="t-ok",
+                                           now=timezone.now())
+    assert len(queries.captured_queries) == 1 and got.kind == ClaimKind.CLAIMED
+    fields = [field.attname for field in FunctionRun._meta.concrete_fields]
+    stored = fresh(run)
+    assert {f: getattr(got.run, f) for f in fields} == {f: getattr(stored, f) for f in fields}
+    assert (stored.status, stored.attempt, stored.claim_token) == (RunStatus.RUNNING, 1, got.token)
+    [attempt] = attempts(run)
+    assert (got.attempt.pk, got.attempt.run_id, got.attempt.number, got.attempt.claim_token,
+            got.attempt.started_at) == (attempt.pk, run.pk, 1, got.token, stored.started_at)
+    assert slots() == {0: run.pk}
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_claim_delivered__whatever_it_must_not_claim__none_and_nothing_written():
+    """Not queued, not due, another function named, an unknown function, a duplicate of a
+    success, slot 0 held: None, for the read and the transaction path to decide."""
+    now = timezone.now()
+    done = run_create("t-ok", {"dispatchKey": "k:done"}, task_id="t-ok:done")
+    finished = function_run_claim_delivered(run_ref=done.task_id, function="t-ok", now=now)
+    function_run_finish(run=finished.run, claim=finished, now=timezone.now(),
+                        outcome=Outcome(AttemptOutcome.SUCCEEDED))
+    later = run_create("t-ok", {"dispatchKey": "k:later"}, task_id="t-ok:later")
+    FunctionRun.objects.filter(pk=later.pk).update(next_attempt_at=now + timedelta(minutes=5))
+    duplicate = run_create("t-ok", {"dispatchKey": "k:done"}, task_id="t-ok:duplicate")
+    holder = run_create("t-limited", task_id="t-limited:holder")
+    assert function_run_claim_delivered(run_ref=holder.task_id, function="t-limited", now=now)
+    waiting = run_create("t-limited", task_id="t-limited:waiting")
+    before = {r.pk: (fresh(r).status, fresh(r).attempt) for r in (done, later, duplicate, waiting)}
+    for task_id, function in [(done.task_id, "t-ok"), (later.task_id, "t-ok"),
+                              (later.task_id, "t-limited"), (later.task_id, "no-such-function"),
+                              (duplicate.task_id, "t-ok"), (waiting.task_id, "t-limited"),
+                              ("no-such-task", "t-ok")]:
+        assert function_run_claim_delivered(run_ref=task_id, function=function, now=now) is None
+    assert {r.pk: (fresh(r).status, fresh(r).attempt) for r in (done, later, duplicate, waiting)
+            } == before
+    assert slots() == {0: holder.pk}
+    assert FunctionAttempt.objects.count() == 2  # done's and holder's
 
 
 @pytest.mark.django_db(transaction=True)

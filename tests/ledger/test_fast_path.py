@@ -268,29 +268,34 @@ def test_claim__commits_asynchronously_on_postgresql_only_when_it_matched():
     assert not [q for q in queries.captured_queries if "synchronous_commit" in q["sql"]]
 
 
-# The statements of one successful delivery on the worker: the read, the claim and the finish,
-# one statement each on PostgreSQL; on SQLite the claim's transaction (BEGIN, slot INSERT, the
-# claim's UPDATE, attempt INSERT, COMMIT) and the finish's (BEGIN, run UPDATE, attempt UPDATE,
-# slot DELETE, COMMIT).
-MAX_STATEMENTS_OF_ONE_SUCCESS = {"postgresql": 3, "sqlite": 11}
+# The statements of one successful delivery on the worker. On PostgreSQL: the claim and the
+# finish, one statement each, when the task names the run's function (as every task sent now
+# does); a task without it (queued before) first reads the run. On SQLite: the read, the claim's
+# transaction (BEGIN, slot INSERT, the claim's UPDATE, attempt INSERT, COMMIT) and the finish's
+# (BEGIN, run UPDATE, attempt UPDATE, slot DELETE, COMMIT).
+MAX_STATEMENTS_OF_ONE_SUCCESS = {("postgresql", True): 2, ("postgresql", False): 3,
+                                 ("sqlite", True): 11, ("sqlite", False): 11}
 
 
+@pytest.mark.parametrize("named", [True, False], ids=["task names the function", "it does not"])
 @pytest.mark.django_db(transaction=True)  # the worker's case: no caller's transaction around it
-def test_execute_run__one_success_stays_within_its_statement_budget():
+def test_execute_run__one_success_stays_within_its_statement_budget(named):
     """A regression guard on the worker's cost: one successful run, every guarantee recorded."""
-    from ledger.runner import execute_run
+    from ledger.tasks import execute_run
 
     run = run_create("t-ok", {"dispatchKey": "k:budget"})
     with CaptureQueriesContext(connection) as queries:
-        done = execute_run(run.pk)
+        assert execute_run(run.pk, "t-ok" if named else None) == {
+            "run": run.pk, "status": RunStatus.SUCCEEDED}
     sqls = [q["sql"] for q in queries.captured_queries]
-    assert len(sqls) <= MAX_STATEMENTS_OF_ONE_SUCCESS[connection.vendor], sqls
+    assert len(sqls) <= MAX_STATEMENTS_OF_ONE_SUCCESS[connection.vendor, named], sqls
     assert not [s for s in sqls if s.startswith("SAVEPOINT")]
-    assert done.status == RunStatus.SUCCEEDED
-    same_as_stored(done)
+    done = fresh(run)
+    assert done.status == RunStatus.SUCCEEDED and done.duration_ms is not None
     [attempt] = attempts(run)
     assert attempt.outcome == AttemptOutcome.SUCCEEDED and attempt.finished_at is not None
     assert attempt.worker_pid and attempt.worker_host
+    assert attempt.started_at == done.started_at <= attempt.finished_at == done.finished_at
     assert not ConcurrencySlot.objects.exists()
 
 

@@ -18,7 +18,7 @@ from ledger.models import FunctionRun, RunStatus
 from ledger.runner import execute_run
 from ledger.services import Overlap, RunRequest, function_runs_create_with
 from tests.conftest import on_postgres
-from tests.ledger.helpers import fresh, run_create
+from tests.ledger.helpers import attempts, fresh, run_create
 
 pytestmark = pytest.mark.django_db
 
@@ -90,8 +90,8 @@ def test_params__equal_values_named_once_but_0_false_and_json_kept_apart():
                     reason="compares with the ORM broker's own row; .ci/run runs it there")
 def test_queue_rows__the_row_the_orm_broker_would_write():
     rows = QueueRows()
-    enqueue_run("t:1", task_name="t:1", timeout_seconds=30, into=rows)
-    enqueue_run("t:1", task_name="t:1", timeout_seconds=30)
+    enqueue_run("t:1", function="t-ok", task_name="t:1", timeout_seconds=30, into=rows)
+    enqueue_run("t:1", function="t-ok", task_name="t:1", timeout_seconds=30)
     (ours,) = rows.rows
     real = OrmQ.objects.get()
     assert ours.pk is None and ours.key == real.key == Conf.CLUSTER_NAME
@@ -100,15 +100,21 @@ def test_queue_rows__the_row_the_orm_broker_would_write():
     for task in (ours_task, real_task):
         assert task.pop("id") and task.pop("started")
     assert ours_task == real_task
-    assert ours_task["args"] == ("t:1",) and ours_task["func"] == "ledger.tasks.execute_run"
+    assert ours_task["args"] == ("t:1", "t-ok")
+    assert ours_task["func"] == "ledger.tasks.execute_run"
 
 
+@pytest.mark.parametrize("function", ["t-ok", None], ids=["with its function", "without"])
 @pytest.mark.parametrize("by", ["task id", "primary key"])
-def test_execute_run__delivered_by_task_id_or_primary_key(by):
+def test_execute_run__delivered_by_task_id_or_primary_key(by, function):
+    """With or without the function named in the task (tasks queued before it was sent)."""
     queued = run_create("t-ok", task_id="t-ok:by")
-    ended = execute_run(queued.task_id if by == "task id" else queued.pk)
+    ended = execute_run(queued.task_id if by == "task id" else queued.pk, function=function)
     assert ended.pk == queued.pk and fresh(queued).status == RunStatus.SUCCEEDED
-    assert execute_run("no-such-task") is None
+    assert len(attempts(queued)) == 1
+    execute_run(queued.task_id, function=function)  # a second delivery claims nothing
+    assert fresh(queued).status == RunStatus.SUCCEEDED and len(attempts(queued)) == 1
+    assert execute_run("no-such-task", function=function) is None
 
 
 def test_runs_create_with__runs_sent_by_task_id_and_stamped_sent_on_the_orm_broker(
@@ -122,7 +128,7 @@ def test_runs_create_with__runs_sent_by_task_id_and_stamped_sent_on_the_orm_brok
     assert [fresh(r).task_id for r in runs] == ["w:1"] and head.pk
     if broker_is_transactional():
         (row,) = OrmQ.objects.all()
-        assert SignedPackage.loads(row.payload)["args"] == ("w:1",)
+        assert SignedPackage.loads(row.payload)["args"] == ("w:1", "t-with")
         assert fresh(runs[0]).enqueued_at is not None
     assert function_runs_create_with(head=window("k:with"), unique_field="dispatch_key",
                                      requests=requests, now=timezone.now()) is None

@@ -1,6 +1,6 @@
-"""A delivery's first statement, the run's read, is also the connection's health check: no
-``SELECT 1`` round trip before each task, and a connection the database dropped since the last
-task is replaced, not fatal."""
+"""A delivery's first statement (the claim when the task names the run's function, else the
+run's read) is also the connection's health check: no ``SELECT 1`` round trip before each task,
+and a connection the database dropped since the last task is replaced, not fatal."""
 
 import time
 
@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from django.db import close_old_connections, connection
 
-from ledger.models import RunStatus
-from ledger.runner import execute_run
+from ledger.models import FunctionAttempt, RunStatus
+from ledger.tasks import execute_run
 from tests.ledger.helpers import run_create
 
 pytestmark = [
@@ -35,17 +35,24 @@ def health_checks(monkeypatch):
     return calls
 
 
-def test_execute_run__after_close_old_connections__no_separate_health_check(health_checks):
+NAMED = pytest.mark.parametrize("function", ["t-ok", None],
+                                ids=["task names the function", "it does not"])
+
+
+@NAMED
+def test_execute_run__after_close_old_connections__no_separate_health_check(health_checks,
+                                                                            function):
     run = run_create("t-ok", {"dispatchKey": "k:health"})
     connection.ensure_connection()
     close_old_connections()  # what Django-Q's worker does before every task
     assert connection.health_check_done is False
-    done = execute_run(run.pk)
-    assert done.status == RunStatus.SUCCEEDED
+    assert execute_run(run.pk, function)["status"] == RunStatus.SUCCEEDED
     assert health_checks == []
 
 
-def test_execute_run__connection_dropped_since_the_last_task__runs_on_a_new_one(health_checks):
+@NAMED
+def test_execute_run__connection_dropped_since_the_last_task__runs_on_a_new_one(health_checks,
+                                                                              function):
     run = run_create("t-ok", {"dispatchKey": "k:dropped"})
     connection.ensure_connection()
     dropped = connection.connection.info.backend_pid
@@ -57,7 +64,7 @@ def test_execute_run__connection_dropped_since_the_last_task__runs_on_a_new_one(
             assert time.monotonic() < deadline, "the backend did not go away"
             time.sleep(0.01)
     close_old_connections()
-    done = execute_run(run.pk)
-    assert done.status == RunStatus.SUCCEEDED
+    assert execute_run(run.pk, function)["status"] == RunStatus.SUCCEEDED
     assert connection.connection.info.backend_pid != dropped
-    assert len(health_checks) == 1  # asked once the read failed: the connection was gone
+    assert len(health_checks) == 1  # asked once the statement failed: the connection was gone
+    assert FunctionAttempt.objects.filter(run_id=run.pk).count() == 1
