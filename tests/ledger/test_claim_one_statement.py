@@ -205,3 +205,28 @@ def test_select_row__reads_the_row_as_the_orm_does():
     read = select_row(FunctionAttempt, "id", attempt.pk)
     assert (read.run_id, read.claim_token, read.started_at, read.outcome) == (
         orm.pk, attempt.claim_token, attempt.started_at, attempt.outcome)
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_claim_delivered__finds_its_rows_through_indexes_not_by_reading_the_table():
+    """The statement's lookups (the run by task id, a success of its idempotency key) use
+    indexes: a first version compared keys in a way the partial unique index of successes could
+    not serve, and every claim read the whole table."""
+    for number in range(300):
+        run_create("t-ok", {"dispatchKey": f"k:done:{number}"}, task_id=f"t-ok:done:{number}")
+    FunctionRun.objects.update(status=RunStatus.SUCCEEDED, finished_at=timezone.now())
+    queued = [run_create("t-ok", {"dispatchKey": f"k:q:{n}"}, task_id=f"t-ok:q:{n}")
+              for n in range(2)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {FunctionRun._meta.db_table}")
+    with CaptureQueriesContext(connection) as queries:
+        assert function_run_claim_delivered(run_ref=queued[0].task_id, function="t-ok",
+                                            now=timezone.now())
+    [sql] = [q["sql"] for q in queries.captured_queries]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql.replace(queued[0].task_id, queued[1].task_id))
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+        transaction.set_rollback(True)
+    assert "Seq Scan" not in plan, plan
+    assert "ledger_one_success_per_idempotency_key" in plan, plan
