@@ -19,6 +19,8 @@
 Only columns named here are written, so a column added to the models later keeps its default.
 """
 
+from functools import cache
+
 from django.db import connection
 
 from ledger.db import (
@@ -94,10 +96,12 @@ def claim_at_once(*, column: str, value, function: str, values: dict, now,
     attempts of a limit-1 function overlapping). ``values`` must not set ``heartbeat_at``: the
     statement sets it to the start.
 
-    The slot's INSERT and the claim each check that the run is claimable. When a transaction
-    that does not take slots (an operator's cancel) changes the run between the two, the slot
-    stays without a running run: stale, so the next claimant of that slot number deletes it and
-    takes it (``slots.slot_acquire``), as it does a dead worker's."""
+    The slot's INSERT checks that the run is claimable; the claim checks again what another
+    transaction may have changed since the statement's snapshot (``STILL_CLAIMABLE``: PostgreSQL
+    re-evaluates it on the row's latest version once it holds the row's lock). When a
+    transaction that does not take slots (an operator's cancel) changes the run between the
+    two, the slot stays without a running run: stale, so the next claimant of that slot number
+    deletes it and takes it (``slots.slot_acquire``), as it does a dead worker's."""
     claimable, claimable_params = _claimable_now(column, value, function, now)
     assignments, params = assignments_sql(FunctionRun, values)
     insert, insert_params = insert_select_sql(
@@ -114,13 +118,13 @@ def claim_at_once(*, column: str, value, function: str, values: dict, now,
         f"FROM slot), "
         f"claimed AS (UPDATE {RUN} SET attempt = {RUN}.attempt + 1, "
         f"started_at = COALESCE({RUN}.started_at, started.at), heartbeat_at = started.at, "
-        f"{assignments} FROM started WHERE {RUN}.id = started.run_id AND {claimable} "
+        f"{assignments} FROM started WHERE {RUN}.id = started.run_id AND {STILL_CLAIMABLE} "
         f"RETURNING {_run_columns()}{asynchronous}), "
         f"attempt_row AS ({insert}) "
         f"SELECT (SELECT id FROM attempt_row), claimed.* FROM claimed"
     )
-    all_params = [_datetime(now), *claimable_params, _datetime(now), *params,
-                  *claimable_params, *insert_params]
+    all_params = [_datetime(now), *claimable_params, _datetime(now), *params, _datetime(now),
+                  *insert_params]
     with atomic_if_nested(), connection.cursor() as cursor:
         cursor.execute(sql, all_params)
         row = cursor.fetchone()
@@ -134,9 +138,18 @@ def claim_at_once(*, column: str, value, function: str, values: dict, now,
     return run
 
 
+@cache
 def _run_columns() -> str:
     """The run's columns, qualified (the claim's ``UPDATE`` joins another relation)."""
     return ", ".join(f"{RUN}.{column.strip()}" for column in all_columns(FunctionRun).split(","))
+
+
+# What the claim's UPDATE checks again on the row it locks: the row's status and due time may
+# have changed since the statement's snapshot (a cancel, a finish queuing the next attempt).
+# Its function never changes, and a success of the same idempotency key committed since the
+# snapshot is refused by the partial unique index when this run finishes (recorded skipped).
+STILL_CLAIMABLE = (f"{RUN}.status = 'queued' "
+                   f"AND ({RUN}.next_attempt_at IS NULL OR {RUN}.next_attempt_at <= %s)")
 
 
 def _claimable_now(column: str, value, function: str, now) -> tuple[str, list]:
