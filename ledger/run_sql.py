@@ -98,7 +98,9 @@ def claim_at_once(*, column: str, value, function: str, values: dict, now,
 
     The slot's INSERT checks that the run is claimable; the claim checks again what another
     transaction may have changed since the statement's snapshot (``STILL_CLAIMABLE``: PostgreSQL
-    re-evaluates it on the row's latest version once it holds the row's lock). When a
+    re-evaluates it on the row's latest version once it holds the row's lock); it names the row
+    by ``column`` too, so that it is found through that unique index (joined only to the slot's
+    row, PostgreSQL scanned every queued run). When a
     transaction that does not take slots (an operator's cancel) changes the run between the
     two, the slot stays without a running run: stale, so the next claimant of that slot number
     deletes it and takes it (``slots.slot_acquire``), as it does a dead worker's."""
@@ -118,13 +120,14 @@ def claim_at_once(*, column: str, value, function: str, values: dict, now,
         f"FROM slot), "
         f"claimed AS (UPDATE {RUN} SET attempt = {RUN}.attempt + 1, "
         f"started_at = COALESCE({RUN}.started_at, started.at), heartbeat_at = started.at, "
-        f"{assignments} FROM started WHERE {RUN}.id = started.run_id AND {STILL_CLAIMABLE} "
+        f"{assignments} FROM started WHERE {RUN}.{column} = %s AND {RUN}.id = started.run_id "
+        f"AND {STILL_CLAIMABLE} "
         f"RETURNING {_run_columns()}{asynchronous}), "
         f"attempt_row AS ({insert}) "
         f"SELECT (SELECT id FROM attempt_row), claimed.* FROM claimed"
     )
-    all_params = [_datetime(now), *claimable_params, _datetime(now), *params, _datetime(now),
-                  *insert_params]
+    all_params = [_datetime(now), *claimable_params, _datetime(now), *params, value,
+                  _datetime(now), *insert_params]
     with atomic_if_nested(), connection.cursor() as cursor:
         cursor.execute(sql, all_params)
         row = cursor.fetchone()
