@@ -1,5 +1,8 @@
 """Small helpers shared by the ledger's tests."""
 
+import time
+
+from django.db import connection
 from django.utils import timezone
 
 from ledger.models import FunctionAttempt, FunctionRun
@@ -27,3 +30,19 @@ def fresh(run: FunctionRun) -> FunctionRun:
 
 def attempts(run: FunctionRun) -> list[FunctionAttempt]:
     return list(FunctionAttempt.objects.filter(run_id=run.pk).order_by("number"))
+
+
+def wait_until_another_backend_waits_for_us(deadline_seconds: float = 10) -> None:
+    """PostgreSQL: poll (with a deadline) until another backend waits for a lock that this
+    test's connection holds."""
+    deadline = time.monotonic() + deadline_seconds
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # read afresh inside a transaction
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND %s = ANY(pg_blocking_pids(pid))", [connection.connection.info.backend_pid])
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("no other backend came to wait for this connection's locks")

@@ -4,7 +4,6 @@ not claim, a run changed between the slot's INSERT and the claim, and the rows r
 ``ledger.db.select_row`` and returned by the claim as the ORM reads them."""
 
 import threading
-import time
 import uuid
 from datetime import timedelta
 
@@ -31,7 +30,12 @@ from ledger.models import (
 )
 from ledger.registry import get_function
 from ledger.services import function_runs_cancel
-from tests.ledger.helpers import attempts, fresh, run_create
+from tests.ledger.helpers import (
+    attempts,
+    fresh,
+    run_create,
+    wait_until_another_backend_waits_for_us,
+)
 
 on_postgres = pytest.mark.skipif(connection.vendor != "postgresql",
                                  reason="the one-statement claim is PostgreSQL's")
@@ -136,21 +140,6 @@ def test_claim__second_delivery_of_a_claimed_run__finds_nothing_and_writes_nothi
     assert len(attempts(run)) == 1 and slots() == {0: run.pk}
 
 
-def _wait_until_blocked_on_a_lock(deadline_seconds: float = 10) -> None:
-    """Poll (with a deadline) until another backend waits for a lock this one holds."""
-    deadline = time.monotonic() + deadline_seconds
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT pg_stat_clear_snapshot()")  # read afresh inside a transaction
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND %s = ANY(pg_blocking_pids(pid))", [connection.connection.info.backend_pid])
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.01)
-    raise AssertionError("the claim never waited for the cancel's row lock")
-
-
 @on_postgres
 @pytest.mark.django_db(transaction=True)  # a real thread with its own connection
 def test_claim__run_cancelled_between_its_slot_and_its_claim__nothing_claimed_and_slot_reused():
@@ -171,7 +160,7 @@ def test_claim__run_cancelled_between_its_slot_and_its_claim__nothing_claimed_an
                                     now=timezone.now()) == 1  # holds the run's row lock
         thread = threading.Thread(target=claim_in_thread)
         thread.start()
-        _wait_until_blocked_on_a_lock()
+        wait_until_another_backend_waits_for_us()
     thread.join(timeout=20)
     assert got["claim"].kind == ClaimKind.NOTHING
     assert fresh(run).status == RunStatus.CANCELLED and attempts(run) == []

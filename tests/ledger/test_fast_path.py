@@ -30,7 +30,12 @@ from ledger.models import (
 )
 from ledger.registry import get_function
 from ledger.slots import slot_acquire
-from tests.ledger.helpers import attempts, fresh, run_create
+from tests.ledger.helpers import (
+    attempts,
+    fresh,
+    run_create,
+    wait_until_another_backend_waits_for_us,
+)
 
 RUN_FIELDS = ("status", "reason", "attempt", "claim_token", "started_at", "heartbeat_at",
               "lease_expires_at", "next_attempt_at", "finished_at", "duration_ms", "error",
@@ -366,7 +371,10 @@ def test_claim__that_waited_for_a_release__records_its_start_after_that_release(
         ConcurrencySlot.objects.filter(run=holder).delete()  # the finish's release, uncommitted
         thread = threading.Thread(target=claim_in_thread)
         thread.start()
-        time.sleep(0.5)
+        if connection.vendor == "postgresql":
+            wait_until_another_backend_waits_for_us()  # the claim's slot INSERT
+        else:  # SQLite: the claim waits for the writer's lock, which nothing here can observe
+            time.sleep(0.5)
         released_at = timezone.now()
     thread.join(timeout=20)
     assert got["claim"].kind == ClaimKind.CLAIMED
