@@ -25,7 +25,7 @@ def floor_noop(row_id: int, bench_id) -> None:
     """The floor a durable ledger cannot go under: a bare task plus one compare-and-set UPDATE
     to claim its row before the function and one to finish it after (each its own commit).
     No health check of the connection before them (ours folds it into its read: see
-    ``ledger.db.read_checking_the_connection``)."""
+    ``ledger.db.checking_the_connection``)."""
     from django.db import connection
 
     from bench.benchapp.models import BenchRow
