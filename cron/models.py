@@ -4,7 +4,9 @@ from django.db import models
 class WindowStatus(models.TextChoices):
     """Whether the window's work was handed over; never whether it finished (the ledger says)."""
 
-    DISPATCHING = "dispatching"  # claimed; the enqueue is in progress (or its process died)
+    # Claimed, the enqueue in progress. Not written since a window is ``enqueued`` from the
+    # commit that writes its runs (cron.services.HANDED_OVER_AT_COMMIT); CONTRACT.md lists it.
+    DISPATCHING = "dispatching"
     ENQUEUED = "enqueued"  # every function was handed to the broker
     ENQUEUE_FAILED = "enqueue-failed"  # the broker refused; a retry in the window takes it over
     INLINE_EMERGENCY = "inline-emergency"  # the enqueue failed and the work ran inline instead

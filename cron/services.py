@@ -9,18 +9,18 @@ checked first.
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from django.db import DatabaseError, transaction
 from django.db.models import F
+from django.utils import timezone
 from redis import RedisError
 
 from cron import conf, keys
-from cron.known_windows import known_window_recall, known_window_remember
+from cron.known_windows import known_window_exists, known_window_recall, known_window_remember
 from cron.models import DispatchWindow, WindowStatus
 from cron.registry import CronDefinition
-from ledger.db import update_row
 from ledger.enqueue import broker_is_transactional
 from ledger.models import FunctionRun, RunReason
 from ledger.runner import run_inline
@@ -139,25 +139,43 @@ def dispatch_window_dispatch(*, trigger: Trigger, payload: dict) -> TriggerOutco
     inserts it (this trigger owns the window) or finds it there. A duplicate of a window this
     process already saw handed over is answered from memory (``known_windows``).
 
-    On the ORM broker the window row, the queued runs and the enqueue commit together (an
-    outbox for free; on PostgreSQL one statement, ``function_runs_create_with``). On Redis the
-    push follows the commit; a failed push marks the window ``enqueue-failed`` and cancels its
-    runs, so a retry in the same window dispatches again.
+    The window is written ``enqueued`` with its queued runs (on PostgreSQL one statement,
+    ``function_runs_create_with``). On the ORM broker the enqueue commits with them (an outbox
+    for free). On Redis the push follows the commit (HANDED_OVER_AT_COMMIT); a push that fails
+    gives the window back (``enqueue-failed``, runs cancelled), so a retry in the same window
+    dispatches again.
     """
     key = payload["dispatchKey"]
     now = trigger.requested_at
     known = known_window_recall(key, now=now)
     if known is not None:
         return _duplicate(known, payload)
-    transactional = broker_is_transactional()
-    window = _window_new(trigger, payload, now, sent=transactional)
+    if known_window_exists(key, now=now):
+        return _dispatch_existing(trigger=trigger, payload=payload, now=now)
+    window = _window_new(trigger, payload, now)
     runs = function_runs_create_with(head=window, unique_field="dispatch_key",
                                      requests=_run_requests(trigger, payload), now=now)
     if runs is None:
         return _dispatch_existing(trigger=trigger, payload=payload, now=now)
-    if not transactional:
-        _push(window, runs, now)
+    if not broker_is_transactional():
+        _push(window, runs)
     return _dispatched(trigger, payload, window, runs)
+
+
+# HANDED_OVER_AT_COMMIT. On Redis a window is ``enqueued`` from the commit that writes its
+# runs, before the push: from that commit the ledger owes the work, its runs are stamped sent
+# (``ledger.services.SENT_BY_CALLER``) and the push is the doorbell. Nothing is written after a
+# push that succeeds (a second statement per dispatch, measured in docs/performance.md).
+# - A push that fails within ``conf.GIVE_BACK_SECONDS`` of the commit gives the window back:
+#   ``enqueue-failed`` and its runs cancelled, in a compare-and-set, then 503; a retry in the
+#   window takes it over.
+# - A push that fails later (a broker that took the connection and hung) no longer can: the
+#   window stays handed over, the dispatch answers 202, and the sweeper sends the runs once
+#   they have waited ``LEDGER_REQUEUE_AFTER_SECONDS``, as for a web process that died between
+#   its commit and its push, or a task Redis lost.
+# Because the status is written before the push, a window another process reads from the
+# database is answered from memory only once it can no longer be given back
+# (``conf.TRUST_READ_WINDOW_AFTER_SECONDS``); until then that process reads it again.
 
 
 def _dispatch_existing(*, trigger: Trigger, payload: dict, now) -> TriggerOutcome:
@@ -170,8 +188,19 @@ def _dispatch_existing(*, trigger: Trigger, payload: dict, now) -> TriggerOutcom
         if taken_over is not None:
             return taken_over
         window = DispatchWindow.objects.get(dispatch_key=key)
-    known_window_remember(window)
+    _remember_read(window)
     return _duplicate(window, payload)
+
+
+def _remember_read(window: DispatchWindow) -> None:
+    """Remember a window read from the database. On Redis an ``enqueued`` one may still be
+    given back by the process pushing it (HANDED_OVER_AT_COMMIT): memory answers for it only
+    once that can no longer happen."""
+    if broker_is_transactional() or window.status != WindowStatus.ENQUEUED:
+        known_window_remember(window)
+    else:
+        known_window_remember(window, trusted_from=window.updated_at + timedelta(
+            seconds=conf.TRUST_READ_WINDOW_AFTER_SECONDS))
 
 
 def _take_over(*, trigger: Trigger, payload: dict, now) -> TriggerOutcome | None:
@@ -183,7 +212,7 @@ def _take_over(*, trigger: Trigger, payload: dict, now) -> TriggerOutcome | None
         taken_over = DispatchWindow.objects.filter(
             dispatch_key=key, status=WindowStatus.ENQUEUE_FAILED
         ).update(
-            status=WindowStatus.ENQUEUED if transactional else WindowStatus.DISPATCHING,
+            status=WindowStatus.ENQUEUED,
             source=trigger.source.value, correlation_id=trigger.correlation_id,
             requested_at=now, updated_at=now, enqueue_error="",
             dispatch_attempts=F("dispatch_attempts") + 1,
@@ -195,26 +224,25 @@ def _take_over(*, trigger: Trigger, payload: dict, now) -> TriggerOutcome | None
         if transactional:
             function_runs_enqueue(runs=runs)
     if not transactional:
-        _push(window, runs, now)
+        _push(window, runs)
     return _dispatched(trigger, payload, window, runs)
 
 
-def _push(window: DispatchWindow, runs: list[FunctionRun], now) -> None:
-    """Redis: push after the commit, every task in one ``RPUSH``; a refusal marks the window
-    retryable and re-raises.
-
-    The runs were written (or reopened) stamped sent (``ledger.services.SENT_BY_CALLER``); once
-    pushed, the window becomes ``enqueued`` in one statement that does not wait for the disk:
-    if a database crash lost it, background-maintenance settles the window, the same repair as
-    a web process dying right after the push."""
+def _push(window: DispatchWindow, runs: list[FunctionRun]) -> None:
+    """Redis: push after the commit, every task in one ``RPUSH``. Nothing is written when it
+    succeeds; a refusal gives the window back and re-raises, unless it came too late to
+    (HANDED_OVER_AT_COMMIT)."""
     try:
         function_runs_enqueue(runs=runs)
     except BROKER_ERRORS as error:
-        _window_mark_failed(window, runs, scrub(f"{type(error).__name__}: {error}"), now)
-        raise
-    update_row(DispatchWindow, window.pk, {"status": WindowStatus.ENQUEUED, "updated_at": now},
-               wait_for_disk=False)
-    window.status = WindowStatus.ENQUEUED
+        message = scrub(f"{type(error).__name__}: {error}")
+        if _window_give_back(window, runs, message):
+            raise
+        logger.warning("cron push failed after its window was handed over", extra={
+            "action": "cron_push_failed_late", "dispatch_key": window.dispatch_key,
+            "correlation_id": window.correlation_id, "error": message,
+            "hint": "the window stays enqueued; the ledger's sweeper sends its queued runs "
+                    "once the broker answers"})
 
 
 def _dispatched(trigger, payload, window, runs) -> TriggerOutcome:
@@ -225,16 +253,16 @@ def _dispatched(trigger, payload, window, runs) -> TriggerOutcome:
     return TriggerOutcome(Mode.DISPATCH_ONLY, payload, list(window.task_ids), window, runs)
 
 
-def _window_new(trigger: Trigger, payload: dict, now, *, sent: bool) -> DispatchWindow:
-    """The window's row, not written yet: ``enqueued`` at once when the enqueue commits with it
-    (ORM broker)."""
+def _window_new(trigger: Trigger, payload: dict, now) -> DispatchWindow:
+    """The window's row, not written yet: ``enqueued``, as it is from the commit that writes it
+    with its runs (HANDED_OVER_AT_COMMIT)."""
     return DispatchWindow(
         dispatch_key=payload["dispatchKey"],
         cron=trigger.cron.name,
         window_start=keys.window_start(now, payload["dispatchWindowSeconds"]),
         window_seconds=payload["dispatchWindowSeconds"],
         params=payload["params"],
-        status=WindowStatus.ENQUEUED if sent else WindowStatus.DISPATCHING,
+        status=WindowStatus.ENQUEUED,
         source=trigger.source.value,
         correlation_id=trigger.correlation_id,
         requested_at=now,
@@ -292,15 +320,22 @@ def _reopen_runs(trigger: Trigger, payload: dict, now) -> list[FunctionRun]:
     return runs
 
 
-def _window_mark_failed(window: DispatchWindow, runs, error: str, now) -> None:
-    """The broker refused: the window is retryable and its runs will not run from this push."""
+def _window_give_back(window: DispatchWindow, runs, error: str) -> bool:
+    """The broker refused: the window becomes retryable and its runs will not run from this
+    push, if the refusal came within ``conf.GIVE_BACK_SECONDS`` of the window's handover
+    (compare-and-set on that handover). False when it came too late (HANDED_OVER_AT_COMMIT)."""
+    handed_over_at, failed_at = window.updated_at, timezone.now()
+    if failed_at >= handed_over_at + timedelta(seconds=conf.GIVE_BACK_SECONDS):
+        return False
     with transaction.atomic():
-        function_runs_cancel(run_ids=[run.pk for run in runs], reason=RunReason.ENQUEUE_FAILED,
-                             now=now)
-        DispatchWindow.objects.filter(pk=window.pk).update(
-            status=WindowStatus.ENQUEUE_FAILED, enqueue_error=error[:2000], updated_at=now,
-            task_ids=[run.task_id for run in runs],
-        )
+        given_back = DispatchWindow.objects.filter(
+            pk=window.pk, status=WindowStatus.ENQUEUED, updated_at=handed_over_at
+        ).update(status=WindowStatus.ENQUEUE_FAILED, enqueue_error=error[:2000],
+                 updated_at=failed_at, task_ids=[run.task_id for run in runs])
+        if given_back:
+            function_runs_cancel(run_ids=[run.pk for run in runs],
+                                 reason=RunReason.ENQUEUE_FAILED, now=failed_at)
+    return bool(given_back)
 
 
 def _window_mark_emergency(*, trigger: Trigger, payload: dict) -> DispatchWindow:

@@ -8,29 +8,6 @@ from django.db import InterfaceError, OperationalError, connection, models, tran
 from django.db.models import Field, Model
 
 
-def update_row(model: type[Model], pk, values: dict, *, wait_for_disk: bool = True) -> int:
-    """``model.objects.filter(pk=pk).update(**values)`` as SQL built once per shape (a hot
-    path's single-row UPDATE: Django's query compiler cost a Redis dispatch 0.12 ms per
-    request). How many rows it changed.
-
-    ``wait_for_disk=False`` lets its commit return before its WAL reaches the disk on
-    PostgreSQL (the statement turns ``synchronous_commit`` off for its own transaction): only
-    for writes whose loss in a database crash someone else repairs; the caller says who. Inside
-    a caller's transaction the setting would reach the caller's commit: durable then.
-
-    On Django's cursor, not ``hot_cursor``: the primary key finds the row, and a statement that
-    finds rows must not be prepared (see ``hot_cursor``)."""
-    meta = model._meta
-    assignments, params = assignments_sql(model, values)
-    sql = f"UPDATE {_quote(meta.db_table)} SET {assignments} WHERE {_quote(meta.pk.column)} = %s"
-    durable = wait_for_disk or connection.in_atomic_block or connection.vendor != "postgresql"
-    if not durable:
-        sql += " RETURNING set_config('synchronous_commit', 'off', true)"
-    with atomic_if_nested(), connection.cursor() as cursor:
-        cursor.execute(sql, [*params, pk])
-        return cursor.rowcount
-
-
 def select_row(model: type[Model], field_name: str, value) -> Model | None:
     """``model.objects.filter(<field_name>=value).first()`` for a unique field, as SQL built once
     per model and field: the row as Django would load it (``load_row``), or None. Django's query

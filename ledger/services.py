@@ -131,7 +131,8 @@ def function_runs_create_with(*, head: Model, unique_field: str, requests: list[
 # the same request. A process that dies between that commit and the push leaves them stamped
 # but never sent: the sweeper sends them again once they have waited
 # ``LEDGER_REQUEUE_AFTER_SECONDS`` (``sweeper._due_queued_runs``), as it does for a task Redis
-# lost, and their window stays ``dispatching`` until then. Stamping after the push instead
+# lost (a push that fails later than its window can be given back leaves them the same way).
+# Stamping after the push instead
 # cost every Redis dispatch an UPDATE of each run (a new row version and index entries). Runs
 # reopened by a retry of a window whose push failed are stamped the same way
 # (``function_run_reopen``).

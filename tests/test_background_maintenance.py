@@ -71,28 +71,3 @@ def test_maintenance__reports_queue_health():
     health = background_maintenance({})["runHealth"]
     assert health["runsQueued"] == 1
     assert health["oldestQueuedAgeSeconds"] >= 90
-
-
-@pytest.mark.django_db
-def test_maintenance__window_left_dispatching_settles_once_its_runs_were_sent():
-    """A web process died between commit and push: once the sweeper sent the runs, the window
-    says enqueued; a window with a run still unsent stays dispatching."""
-    now = timezone.now()
-    old = now - timedelta(minutes=5)
-
-    def window(key, task_ids):
-        return DispatchWindow.objects.create(
-            dispatch_key=key, cron="c", window_start=old, window_seconds=60,
-            status=WindowStatus.DISPATCHING, source="cron:http", correlation_id="x",
-            requested_at=old, created_at=old, updated_at=old, task_ids=task_ids)
-
-    sent = window("c:v1:60:sent", ["t:sent"])
-    unsent = window("c:v1:60:unsent", ["t:unsent"])
-    make_run(task_id="t:sent", status=RunStatus.QUEUED, queued_at=old, enqueued_at=now)
-    make_run(task_id="t:unsent", status=RunStatus.QUEUED, queued_at=now, enqueued_at=None)
-    result = background_maintenance({})
-    sent.refresh_from_db()
-    unsent.refresh_from_db()
-    assert result["windowsSettled"] == {"settled": 1}
-    assert sent.status == WindowStatus.ENQUEUED
-    assert unsent.status == WindowStatus.DISPATCHING

@@ -331,7 +331,7 @@ def test_duplicate__from_another_process_is_found_in_the_database(cron_client):
 def test_known_windows__entries_end_with_their_window():
     from datetime import UTC, datetime
 
-    from cron.known_windows import known_window_recall, known_window_remember
+    from cron.known_windows import known_window_exists, known_window_recall, known_window_remember
 
     start = datetime(2026, 2, 17, 19, 31, tzinfo=UTC)
     window = DispatchWindow(dispatch_key="k", window_start=start, window_seconds=60,
@@ -339,10 +339,26 @@ def test_known_windows__entries_end_with_their_window():
     known_window_remember(window)
     assert known_window_recall("k", now=start.replace(second=59)) is window
     assert known_window_recall("k", now=start.replace(minute=32)) is None
+    assert not known_window_exists("k", now=start.replace(second=59))  # dropped once ended
     failed = DispatchWindow(dispatch_key="f", window_start=start, window_seconds=60,
                             status=WindowStatus.ENQUEUE_FAILED)
     known_window_remember(failed)
     assert known_window_recall("f", now=start) is None
+    assert not known_window_exists("f", now=start)
+
+
+def test_known_windows__a_window_trusted_later_is_known_to_exist_until_then():
+    from datetime import UTC, datetime, timedelta
+
+    from cron.known_windows import known_window_exists, known_window_recall, known_window_remember
+
+    start = datetime(2026, 2, 17, 19, 31, tzinfo=UTC)
+    window = DispatchWindow(dispatch_key="t", window_start=start, window_seconds=60,
+                            status=WindowStatus.ENQUEUED)
+    known_window_remember(window, trusted_from=start + timedelta(seconds=15))
+    assert known_window_recall("t", now=start + timedelta(seconds=14)) is None
+    assert known_window_exists("t", now=start + timedelta(seconds=14))
+    assert known_window_recall("t", now=start + timedelta(seconds=15)) is window
 
 
 @pytest.mark.django_db
@@ -350,8 +366,8 @@ def test_known_windows__entries_end_with_their_window():
                     reason="one statement needs PostgreSQL's data-modifying CTEs")
 def test_dispatch__new_window_of_an_allow_all_cron_is_one_statement_on_postgresql(
         cron_client, make_cron):
-    """Window, runs and (ORM broker) their tasks: one statement; on Redis the push follows it,
-    then one statement records it (``ledger.services.function_runs_mark_sent``)."""
+    """Window, runs and (ORM broker) their tasks: one statement; on Redis the push follows it
+    and nothing is written after (``cron.services.HANDED_OVER_AT_COMMIT``)."""
     from django.test.utils import CaptureQueriesContext
 
     from ledger.services import Overlap
@@ -363,7 +379,7 @@ def test_dispatch__new_window_of_an_allow_all_cron_is_one_statement_on_postgresq
     assert response.status_code == 202
     statements = [q["sql"] for q in queries
                   if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(statements) == (1 if broker_is_transactional() else 2), statements
+    assert len(statements) == 1, statements
     key = response.json()["dispatch"]["dispatchKey"]
     assert DispatchWindow.objects.get(dispatch_key=key).status == WindowStatus.ENQUEUED
     assert [(run.status, run.enqueued_at is not None) for run in runs_of(key)] == [

@@ -49,11 +49,14 @@ def test_hot_cursor__a_logging_connection_logs_the_statement_with_its_values():
 def test_statements_that_find_rows_through_an_index_are_never_prepared():
     """A generic plan chosen while a table is small keeps reading it whole once it is large:
     the fenced updates of the hot paths are planned afresh on every run."""
-    from ledger.db import update_row
-    from ledger.models import FunctionRun
+    import uuid
 
-    for _ in range(7):
-        update_row(FunctionRun, 1, {"error": "x"}, wait_for_disk=False)
+    from ledger.run_sql import finish_in_one_statement
+
+    for _ in range(7):  # past psycopg's and PostgreSQL's thresholds, were it ever prepared
+        assert finish_in_one_statement(run_id=1, token=uuid.uuid4(), run_values={"error": "x"},
+                                       attempt_id=1, attempt_values={"error": "x"}) == (
+            False, False)
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [statement for (statement,) in cursor.fetchall()]

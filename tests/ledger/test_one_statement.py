@@ -134,41 +134,6 @@ def test_runs_create_with__runs_sent_by_task_id_and_stamped_sent_on_the_orm_brok
                                      requests=requests, now=timezone.now()) is None
 
 
-def test_update_row__updates_one_row_by_primary_key_with_sql_written_once():
-    from ledger.db import _assignments_plan, update_row
-
-    first, second = run_create("t-ok", task_id="r:1"), run_create("t-ok", task_id="r:2")
-    stamp = timezone.now()
-    before = _assignments_plan.cache_info().misses
-    for run in (first, second):
-        assert update_row(FunctionRun, run.pk, {"enqueued_at": stamp, "error": "e"},
-                          wait_for_disk=False) == 1
-    assert _assignments_plan.cache_info().misses - before <= 1  # one shape, built at most once
-    assert [(fresh(r).enqueued_at, fresh(r).error) for r in (first, second)] == [(stamp, "e")] * 2
-    assert update_row(FunctionRun, second.pk + 1000, {"error": "none"}) == 0
-
-
-@pytest.mark.skipif(not on_postgres(), reason="synchronous_commit is PostgreSQL's")
-@pytest.mark.django_db(transaction=True)
-def test_update_row__asynchronous_commit_only_outside_a_callers_transaction():
-    """Outside a transaction the statement turns synchronous_commit off for itself; inside a
-    caller's transaction it leaves the caller's commit durable."""
-    from ledger.db import update_row
-
-    run = run_create("t-ok", task_id="r:3")
-    with CaptureQueriesContext(connection) as queries:
-        update_row(FunctionRun, run.pk, {"error": "a"}, wait_for_disk=False)
-        update_row(FunctionRun, run.pk, {"error": "b"})
-    asynchronous, durable = [q["sql"] for q in queries]
-    assert "synchronous_commit" in asynchronous and "synchronous_commit" not in durable
-    with transaction.atomic():
-        update_row(FunctionRun, run.pk, {"error": "c"}, wait_for_disk=False)
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW synchronous_commit")
-            assert cursor.fetchone()[0] == "on"
-    assert fresh(run).error == "c"
-
-
 @pytest.mark.parametrize("name, value", [
     ("function", "t-ok"), ("inline", True), ("attempt", 3), ("queued_at", "now"),
     ("payload", {"a": [1]}), ("status", RunStatus.QUEUED)])
