@@ -21,6 +21,7 @@ from cron import conf, keys
 from cron.known_windows import known_window_exists, known_window_recall, known_window_remember
 from cron.models import DispatchWindow, WindowStatus
 from cron.registry import CronDefinition
+from ledger.db import select_row
 from ledger.enqueue import broker_is_transactional
 from ledger.models import FunctionRun, RunReason
 from ledger.runner import run_inline
@@ -150,13 +151,18 @@ def dispatch_window_dispatch(*, trigger: Trigger, payload: dict) -> TriggerOutco
     known = known_window_recall(key, now=now)
     if known is not None:
         return _duplicate(known, payload)
-    if known_window_exists(key, now=now):
-        return _dispatch_existing(trigger=trigger, payload=payload, now=now)
+    if known_window_exists(key, now=now):  # seen, not trusted yet: read it, skip the INSERT
+        existing = _window_read(key)
+        if existing is not None:
+            return _dispatch_existing(trigger=trigger, payload=payload, now=now, window=existing)
     window = _window_new(trigger, payload, now)
     runs = function_runs_create_with(head=window, unique_field="dispatch_key",
                                      requests=_run_requests(trigger, payload), now=now)
     if runs is None:
-        return _dispatch_existing(trigger=trigger, payload=payload, now=now)
+        existing = _window_read(key)
+        if existing is None:
+            raise DispatchWindow.DoesNotExist(f"window {key} was deleted during its dispatch")
+        return _dispatch_existing(trigger=trigger, payload=payload, now=now, window=existing)
     if not broker_is_transactional():
         _push(window, runs)
     return _dispatched(trigger, payload, window, runs)
@@ -178,11 +184,17 @@ def dispatch_window_dispatch(*, trigger: Trigger, payload: dict) -> TriggerOutco
 # (``conf.TRUST_READ_WINDOW_AFTER_SECONDS``); until then that process reads it again.
 
 
-def _dispatch_existing(*, trigger: Trigger, payload: dict, now) -> TriggerOutcome:
+def _window_read(key: str) -> DispatchWindow | None:
+    """The window by its key, in SQL written once (``ledger.db.select_row``): a duplicate's
+    only statement until its window is trusted."""
+    return select_row(DispatchWindow, "dispatch_key", key)
+
+
+def _dispatch_existing(*, trigger: Trigger, payload: dict, now,
+                       window: DispatchWindow) -> TriggerOutcome:
     """The window exists: a duplicate, unless its last enqueue failed, in which case this
     trigger takes it over (compare-and-set) and sends its runs again."""
     key = payload["dispatchKey"]
-    window = DispatchWindow.objects.get(dispatch_key=key)
     if window.status == WindowStatus.ENQUEUE_FAILED:
         taken_over = _take_over(trigger=trigger, payload=payload, now=now)
         if taken_over is not None:
