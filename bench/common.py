@@ -139,6 +139,13 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid`` and all its live descendants."""
     total = 0
@@ -266,6 +273,19 @@ class CpuMeter:
 
     def read(self) -> tuple[float, float]:
         return cpu_seconds(self.web_pid), cpu_seconds(self.db_pid) if self.db_pid else 0.0
+
+    def workers(self) -> dict[int, float]:
+        """CPU seconds of each worker (each direct child of the web server's master)."""
+        return {pid: cpu_seconds(pid) for pid in descendants(self.web_pid)
+                if pid != self.web_pid and _parent(pid) == self.web_pid}
+
+    @staticmethod
+    def busiest_share(before: dict[int, float], after: dict[int, float]) -> float:
+        """The busiest worker's share of the workers' CPU between two ``workers()`` readings:
+        0.5 with two workers evenly loaded, 1.0 when one did all the work (a load generator's
+        few keep-alive connections all landed on it)."""
+        spent = [after[pid] - before.get(pid, 0.0) for pid in after]
+        return max(spent) / sum(spent) if sum(spent) > 0 else 0.0
 
     @staticmethod
     def per_request(before: tuple, after: tuple, requests: int) -> dict:

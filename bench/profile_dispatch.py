@@ -35,8 +35,6 @@ def main() -> int:
     common.redis_flush()
     os.environ.update(env)
     os.environ["LOG_LEVEL"] = os.environ.get("BENCH_PROFILE_LOG_LEVEL", "INFO")
-    import logging
-
     import django
 
     django.setup()
