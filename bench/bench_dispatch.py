@@ -64,6 +64,7 @@ def parse_args():
     return parser.parse_args()
 
 
+MAX_WORKER_SHARE, MAX_TRIES = 0.6, 4  # see run_balanced
 LATENCY_LOAD_LIMIT = 1.05  # requests x mean latency / (connections x duration), see run_wrk
 
 
@@ -147,6 +148,29 @@ def run_wrk(args, base: str, case: str, seconds: int, cpu: common.CpuMeter) -> d
     return result
 
 
+def run_balanced(args, base: str, case: str, cpu: common.CpuMeter) -> dict:
+    """One measured round of ``case``, run again (up to ``MAX_TRIES`` in all) while one gunicorn
+    worker did more than ``MAX_WORKER_SHARE`` of the work. wrk opens its few keep-alive
+    connections at once, and whichever worker wakes first may accept them all (seen here: one
+    worker at 100 % and the other idle, with 4 connections and with 16); such a round measures
+    one core, not the two-worker server, whatever the case. Every case gets the same rule."""
+    for attempt in range(1, MAX_TRIES + 1):
+        before = windows_count(DB_NAME) if case == "new" else 0
+        result = run_wrk(args, base, case, args.duration, cpu)
+        if case == "new":
+            # Every completed request opened (and enqueued) exactly one window.
+            made = windows_count(DB_NAME) - before
+            result["windows_made"] = made
+            assert result["requests"] <= made <= result["requests"] + args.connections, \
+                (result["requests"], made)
+        result["tries"] = attempt
+        if result["busiest_worker_share"] <= MAX_WORKER_SHARE:
+            break
+        print(f"        {case}: one worker did {result['busiest_worker_share']:.0%} of the work; "
+              f"measuring again", flush=True)
+    return result
+
+
 def windows_count(db_name: str) -> int:
     import psycopg
 
@@ -173,14 +197,7 @@ def bench_broker(args, broker: str) -> dict:
         order = list(cases)
         for round_number in range(args.rounds):
             for case in order if round_number % 2 == 0 else order[::-1]:
-                before = windows_count(DB_NAME) if case == "new" else 0
-                result = run_wrk(args, base, case, args.duration, cpu)
-                if case == "new":
-                    # Every completed request opened (and enqueued) exactly one window.
-                    made = windows_count(DB_NAME) - before
-                    result["windows_made"] = made
-                    assert result["requests"] <= made <= result["requests"] + args.connections, \
-                        (result["requests"], made)
+                result = run_balanced(args, base, case, cpu)
                 samples[case].append(result)
                 print(f"  {broker:5} round {round_number + 1} {case:9} "
                       f"{result['rps']:8.1f} req/s  p50 {result['p50_us'] / 1000:6.2f} ms  "
