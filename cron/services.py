@@ -250,11 +250,25 @@ def _push(window: DispatchWindow, runs: list[FunctionRun]) -> None:
         message = scrub(f"{type(error).__name__}: {error}")
         if _window_give_back(window, runs, message):
             raise
-        logger.warning("cron push failed after its window was handed over", extra={
-            "action": "cron_push_failed_late", "dispatch_key": window.dispatch_key,
-            "correlation_id": window.correlation_id, "error": message,
-            "hint": "the window stays enqueued; the ledger's sweeper sends its queued runs "
-                    "once the broker answers"})
+        _window_note_late_failure(window, message)
+
+
+def _window_note_late_failure(window: DispatchWindow, message: str) -> None:
+    """A push failed too late to give its window back: the window stays ``enqueued`` and the
+    sweeper sends its runs. Logged, and written on the window for the operator who wonders why
+    its runs started late; a database that refuses this note changes nothing else."""
+    note = f"push failed after the handover; the sweeper sends the runs: {message}"
+    logger.warning("cron push failed after its window was handed over", extra={
+        "action": "cron_push_failed_late", "dispatch_key": window.dispatch_key,
+        "correlation_id": window.correlation_id, "error": message,
+        "hint": "the window stays enqueued; the ledger's sweeper sends its queued runs "
+                "once the broker answers"})
+    try:
+        DispatchWindow.objects.filter(pk=window.pk).update(enqueue_error=note[:2000])
+    except DatabaseError:
+        logger.warning("could not note the late push failure on its window", exc_info=True,
+                       extra={"action": "cron_push_failed_late_unrecorded",
+                              "dispatch_key": window.dispatch_key})
 
 
 def _dispatched(trigger, payload, window, runs) -> TriggerOutcome:

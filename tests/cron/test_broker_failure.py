@@ -326,7 +326,9 @@ def test_redis__a_push_failing_after_the_window_can_be_given_back_leaves_it_to_t
     assert [r.action for r in caplog.records if hasattr(r, "action")].count(
         "cron_push_failed_late") == 1
     window = DispatchWindow.objects.get()
-    assert window.status == WindowStatus.ENQUEUED and window.enqueue_error == ""
+    assert window.status == WindowStatus.ENQUEUED
+    assert window.enqueue_error.startswith("push failed after the handover; the sweeper sends")
+    assert "ConnectionError" in window.enqueue_error
     runs = FunctionRun.objects.all()
     assert {(run.status, run.inline, run.enqueued_at is not None) for run in runs} == {
         (RunStatus.QUEUED, False, True)} and runs.count() == 2
