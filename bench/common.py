@@ -119,18 +119,21 @@ def stop(process: subprocess.Popen | None, *, timeout: float = 20) -> None:
         process.wait(timeout=10)
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state, ppid, ...), or None
+    when the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def descendants(pid: int) -> list[int]:
     """``pid`` and every process below it."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
+        if entry.isdigit() and (fields := _stat(entry)) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry))
     found, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -139,22 +142,12 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def _parent(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return None
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid`` and all its live descendants."""
     total = 0
     for p in descendants(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if (fields := _stat(p)) is not None:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / CLK_TCK
 
 
@@ -277,7 +270,7 @@ class CpuMeter:
     def workers(self) -> dict[int, float]:
         """CPU seconds of each worker (each direct child of the web server's master)."""
         return {pid: cpu_seconds(pid) for pid in descendants(self.web_pid)
-                if pid != self.web_pid and _parent(pid) == self.web_pid}
+                if pid != self.web_pid and (_stat(pid) or [None, None])[1] == str(self.web_pid)}
 
     @staticmethod
     def busiest_share(before: dict[int, float], after: dict[int, float]) -> float:

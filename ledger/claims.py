@@ -148,8 +148,7 @@ def _claim_in_one_statement(column: str, value, spec: FunctionSpec, now) -> Clai
     nothing, for the transaction path to decide why."""
     token = uuid.uuid4()
     values = _claimed_values(spec, token, now)
-    attempt = FunctionAttempt(claim_token=token, worker_host=HOSTNAME[:255],
-                              worker_pid=os.getpid())
+    attempt = _attempt_here(token)  # its run, number and start come from the claimed row
     run = claim_at_once(column=column, value=value, function=spec.name, values=values, now=now,
                         attempt=attempt)
     return None if run is None else Claim(ClaimKind.CLAIMED, run, token, attempt)
@@ -166,8 +165,13 @@ def _claimed_values(spec: FunctionSpec, token: uuid.UUID, now) -> dict:
 
 
 def _new_attempt(run: FunctionRun, token: uuid.UUID, now) -> FunctionAttempt:
-    return FunctionAttempt(run=run, number=run.attempt + 1, claim_token=token, started_at=now,
-                           worker_host=HOSTNAME[:255], worker_pid=os.getpid())
+    return _attempt_here(token, run=run, number=run.attempt + 1, started_at=now)
+
+
+def _attempt_here(token: uuid.UUID, **fields) -> FunctionAttempt:
+    """An attempt made by this worker process (host and pid, for the operator)."""
+    return FunctionAttempt(claim_token=token, worker_host=HOSTNAME[:255], worker_pid=os.getpid(),
+                           **fields)
 
 
 def _claimed(run: FunctionRun, values: dict, token: uuid.UUID, attempt: FunctionAttempt) -> Claim:
