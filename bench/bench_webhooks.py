@@ -148,19 +148,13 @@ class Ingest:
     def wrk(self, case: str, seconds: int) -> dict:
         self.sequence += 1
         assert self.sequence < 100, "too many wrk runs for the id scheme"
-        command = ["wrk", "-t", str(self.args.wrk_threads), "-c", str(self.args.connections),
-                   "-d", f"{seconds}s", "--timeout", "10s", "-s", str(LUA), self.base, "--",
-                   ROUTES[case], TOKEN, str(self.template), str(self.sequence)]
         before = sql(COUNT_SQL[case])[0][0]
         cpu_before = self.cpu.read()
-        output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60,
-                                check=True).stdout
+        result = common.wrk(self.base, script=LUA, seconds=seconds,
+                            script_args=[ROUTES[case], TOKEN, str(self.template),
+                                         str(self.sequence)],
+                            connections=self.args.connections, threads=self.args.wrk_threads)
         cpu_after = self.cpu.read()
-        line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
-        result = json.loads(line.removeprefix("BENCH_JSON "))
-        result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-        result["errors"] = sum(result[k] for k in ("connect_errors", "read_errors",
-                                                   "write_errors", "status_errors", "timeouts"))
         result.update(common.CpuMeter.per_request(cpu_before, cpu_after, result["requests"]))
         stored = sql(COUNT_SQL[case])[0][0] - before
         result["stored"] = stored

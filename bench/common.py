@@ -193,6 +193,29 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[rank - 1]
 
 
+def wrk(base: str, *, script: Path, script_args: list[str], seconds: int, connections: int,
+        threads: int) -> dict:
+    """One ``wrk`` run: the BENCH_JSON line its script prints (``bench/wrk_report.lua``) as a
+    dict, with ``rps`` and ``errors``. Its latencies are those of the requests wrk sent: wrk's
+    own histogram adds imagined samples after every stall (see wrk_report.lua), kept as
+    ``wrk_p99_us`` and ``wrk_mean_us`` for information."""
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
+               "--timeout", "10s", "-s", str(script), base, "--", *script_args]
+    env = {**os.environ, "BENCH_WRK_CONNECTIONS": str(connections)}
+    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60,
+                            check=True, env=env).stdout
+    line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
+    result = json.loads(line.removeprefix("BENCH_JSON "))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["errors"] = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors",
+                                               "status_errors", "timeouts"))
+    # Taking wrk's correction back out is exact: one latency per answered request (a request
+    # over --timeout is counted as a timeout instead).
+    assert result["requests"] - result["timeouts"] <= result["recorded"] <= result["requests"], \
+        (result["requests"], result["timeouts"], result["recorded"])
+    return result
+
+
 def have(tool: str) -> bool:
     return shutil.which(tool) is not None
 

@@ -1,7 +1,8 @@
 -- wrk script for the dispatch bench.
 -- Arguments after `--`: <path> <prefix> <token>. With a prefix other than "-", every request
 -- carries a distinct ?n=<prefix>-<thread>-<counter> (a new window each time); with "-" every
--- request is the same (duplicates). done() prints one BENCH_JSON line for the bench to parse.
+-- request is the same (duplicates). done() prints one BENCH_JSON line for the bench to
+-- parse (bench/wrk_report.lua).
 
 local threads = {}
 local counter = 0
@@ -25,13 +26,8 @@ function request()
   return wrk.format("GET", path .. "?n=" .. prefix .. "-" .. tid .. "-" .. counter)
 end
 
+dofile(string.match(debug.getinfo(1, "S").source, "^@(.*/)") .. "wrk_report.lua")
+
 function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_JSON {"requests":%d,"duration_us":%d,"connect_errors":%d,"read_errors":%d,' ..
-    '"write_errors":%d,"status_errors":%d,"timeouts":%d,"p50_us":%d,"p90_us":%d,' ..
-    '"p99_us":%d,"max_us":%d,"mean_us":%.1f}\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    latency.mean))
+  report(summary, latency)
 end

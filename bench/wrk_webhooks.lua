@@ -2,7 +2,7 @@
 -- on every request, so every delivery is a new event (never a duplicate).
 -- Arguments after `--`: <path> <token> <template file> <id prefix>. The template holds the
 -- placeholder __SCHEDULED_ID__; the id is <prefix><thread><9-digit counter>, digits only.
--- done() prints one BENCH_JSON line for the bench to parse.
+-- done() prints one BENCH_JSON line for the bench to parse (bench/wrk_report.lua).
 
 local threads = {}
 local counter = 0
@@ -31,13 +31,8 @@ function request()
   return wrk.format("POST", path, nil, head .. id .. tail)
 end
 
+dofile(string.match(debug.getinfo(1, "S").source, "^@(.*/)") .. "wrk_report.lua")
+
 function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_JSON {"requests":%d,"duration_us":%d,"connect_errors":%d,"read_errors":%d,' ..
-    '"write_errors":%d,"status_errors":%d,"timeouts":%d,"p50_us":%d,"p90_us":%d,' ..
-    '"p99_us":%d,"max_us":%d,"mean_us":%.1f}\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    latency.mean))
+  report(summary, latency)
 end
