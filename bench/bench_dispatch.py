@@ -229,6 +229,7 @@ def table(results: dict) -> tuple[str, bool]:
             # per request drifted from 1.2 to 2.2 ms within one minute, baseline's alike).
             by_round = sorted(ours["rps"] / theirs["rps"]
                               for ours, theirs in zip(row["rounds"], base["rounds"]))
+            spread = "-" if case == "baseline" else f"{by_round[0]:.2f}-{by_round[-1]:.2f}"
             if case == "baseline":
                 targets = "-"
             elif case in INFO_CASES:
@@ -244,11 +245,9 @@ def table(results: dict) -> tuple[str, bool]:
                     targets += "; errors FAIL"
             lines.append(
                 f"| {broker} | {case} | {row['rps']:.0f} | {row['p50_ms']:.2f} | "
-                f"{row['p99_ms']:.2f} | {rps_ratio:.2f} | "
-                f"{'-' if case == 'baseline' else f'{by_round[0]:.2f}-{by_round[-1]:.2f}'} | "
-                f"{p99_ratio:.2f} | "
-                f"{row['wrk_p99_ms']:.2f} | {row['web_cpu_ms']:.2f} + {row['db_cpu_ms']:.2f} | {row['errors']} | "
-                f"{targets} |"
+                f"{row['p99_ms']:.2f} | {rps_ratio:.2f} | {spread} | {p99_ratio:.2f} | "
+                f"{row['wrk_p99_ms']:.2f} | {row['web_cpu_ms']:.2f} + {row['db_cpu_ms']:.2f} | "
+                f"{row['errors']} | {targets} |"
             )
     return "\n".join(lines), all_pass
 
