@@ -2,6 +2,14 @@
 ``ledger.tasks.execute_run`` and a cProfile of many, beside the bare no-op (analysis aid).
 
     .venv/bin/python bench/profile_runner.py [--runs 200]
+    .venv/bin/python bench/profile_runner.py --prepared [--runs 1500]
+
+``--prepared`` instead compares how the claim and finish reach PostgreSQL, alternated over three
+rounds: as the code sends them, bound on the server and prepared (PostgreSQL's default plan
+cache, so generic plans after five runs), and prepared with ``plan_cache_mode =
+force_custom_plan``; for each, wall time, this process's CPU and the database backend's CPU per
+delivery (docs/performance.md, "Runner, 2026-11-24 12:11 UTC"). An experiment on this
+process's connection only: the app does not prepare these statements (the generic-plan trap).
 
 Runs in-process (no cluster) on a fresh dispatch_bench_profile database, with the bench settings.
 """
@@ -27,6 +35,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--prepared", action="store_true",
+                        help="compare sending the claim and finish as now, prepared, and "
+                             "prepared with custom plans")
     parser.add_argument("--unnamed", action="store_true",
                         help="tasks that do not name the run's function (queued before they did)")
     args = parser.parse_args()
@@ -61,6 +72,9 @@ def main() -> int:
         return function_run_create(request=request, now=timezone.now()).pk
 
     try:
+        if args.prepared:
+            compare_statements(connection, execute_run, make_run, args.runs)
+            return 0
         for _ in range(10):
             execute_run(make_run())
         run_id = make_run()
@@ -94,6 +108,45 @@ def main() -> int:
         connection.close()
         common.drop_database(DB_NAME)
     return 0
+
+
+def compare_statements(connection, execute_run, make_run, runs: int) -> None:
+    options = dict(connection.settings_dict["OPTIONS"])
+    variants = {
+        "as sent now": ({}, None),
+        "prepared, generic plans": ({"server_side_binding": True, "prepare_threshold": 1}, None),
+        "prepared, custom plans": ({"server_side_binding": True, "prepare_threshold": 1},
+                                   "SET plan_cache_mode = force_custom_plan"),
+    }
+
+    def backend_seconds() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return common.cpu_seconds(cursor.fetchone()[0])
+
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
+    for _ in range(3):
+        for name, (extra, setup) in variants.items():
+            connection.close()
+            connection.settings_dict["OPTIONS"] = {**options, **extra}
+            connection.ensure_connection()
+            if setup:
+                with connection.cursor() as cursor:
+                    cursor.execute(setup)
+            for _ in range(20):
+                execute_run(make_run())  # past psycopg's and PostgreSQL's thresholds
+            ids = [make_run() for _ in range(runs)]
+            database, wall, cpu = backend_seconds(), time.perf_counter(), time.process_time()
+            for run_id in ids:
+                execute_run(run_id)
+            results[name].append(((time.perf_counter() - wall) / runs * 1000,
+                                  (time.process_time() - cpu) / runs * 1000,
+                                  (backend_seconds() - database) / runs * 1000))
+    connection.settings_dict["OPTIONS"] = options
+    print(f"\n== per delivery, {runs} deliveries x 3 rounds per variant, alternated (ms)")
+    for name, rounds in results.items():
+        wall, python, database = (", ".join(f"{r[i]:.2f}" for r in rounds) for i in range(3))
+        print(f"   {name:24}  wall {wall}   Python {python}   database backend CPU {database}")
 
 
 if __name__ == "__main__":
