@@ -39,8 +39,8 @@ ATTEMPT = FunctionAttempt._meta.db_table
 SLOT = ConcurrencySlot._meta.db_table
 
 
-def status_is(status: str, table: str = RUN) -> str:
-    """``<table>.status = '<status>'`` for a statement that reaches its run by a unique key (id,
+def status_is(status: str) -> str:
+    """``<run table>.status = '<status>'`` for a statement that reaches its run by a unique key (id,
     task id), written so that PostgreSQL cannot answer it from an index on the status instead.
 
     Analyzed while a ledger was quiet, the statistics say ``queued`` and ``running`` are rare,
@@ -50,7 +50,7 @@ def status_is(status: str, table: str = RUN) -> str:
     with the backlog. ``status || ''`` is the same test, but not the indexed expression, so no
     index predicate on ``status`` is implied by it and the unique key's index is the only way
     in (tests/ledger/test_claim_one_statement.py)."""
-    return f"{table}.status || '' = '{status}'"
+    return f"{RUN}.status || '' = '{status}'"
 
 
 def claim_update(*, run: FunctionRun, values: dict, now, attempt: FunctionAttempt) -> bool:
