@@ -5,11 +5,11 @@
     .venv/bin/python bench/profile_runner.py --prepared [--runs 1500]
 
 ``--prepared`` instead compares how the claim and finish reach PostgreSQL, alternated over three
-rounds: as the code sends them, bound on the server and prepared (PostgreSQL's default plan
-cache, so generic plans after five runs), and prepared with ``plan_cache_mode =
-force_custom_plan``; for each, wall time, this process's CPU and the database backend's CPU per
-delivery (docs/performance.md, "Runner, 2026-11-24 12:11 UTC"). An experiment on this
-process's connection only: the app does not prepare these statements (the generic-plan trap).
+rounds: as the code sends them (prepared by ``ledger.db.hot_cursor``, so generic plans after
+five runs, kept a minute at most), not prepared (``DATABASE_PREPARED_STATEMENTS=false``), and
+prepared with ``plan_cache_mode = force_custom_plan``; for each, wall time, this process's CPU
+and the database backend's CPU per delivery (docs/performance.md, "Runner, 2026-11-24 12:11 UTC"
+and "Runner, 2026-11-24 14:30 UTC").
 
 Runs in-process (no cluster) on a fresh dispatch_bench_profile database, with the bench settings.
 """
@@ -36,8 +36,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--prepared", action="store_true",
-                        help="compare sending the claim and finish as now, prepared, and "
-                             "prepared with custom plans")
+                        help="compare sending the claim and finish as now (prepared), not "
+                             "prepared, and prepared with custom plans")
     parser.add_argument("--unnamed", action="store_true",
                         help="tasks that do not name the run's function (queued before they did)")
     args = parser.parse_args()
@@ -113,10 +113,9 @@ def main() -> int:
 def compare_statements(connection, execute_run, make_run, runs: int) -> None:
     options = dict(connection.settings_dict["OPTIONS"])
     variants = {
-        "as sent now": ({}, None),
-        "prepared, generic plans": ({"server_side_binding": True, "prepare_threshold": 1}, None),
-        "prepared, custom plans": ({"server_side_binding": True, "prepare_threshold": 1},
-                                   "SET plan_cache_mode = force_custom_plan"),
+        "as sent now (prepared)": ({}, None),
+        "not prepared": ({"prepare_threshold": None}, None),
+        "prepared, custom plans": ({}, "SET plan_cache_mode = force_custom_plan"),
     }
 
     def backend_seconds() -> float:

@@ -1,5 +1,6 @@
 """Small SQL the ORM cannot say, shared by every app (PostgreSQL and SQLite >= 3.35 alike)."""
 
+import time
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from functools import cache
@@ -98,19 +99,26 @@ def atomic_if_nested():
 
 @contextmanager
 def hot_cursor():
-    """A cursor for a hot INSERT that PostgreSQL then parses and plans once per connection.
+    """A cursor for a hot statement that PostgreSQL then parses and plans about once a minute per
+    connection instead of on every run.
 
     Django binds parameters in the client (the statement travels as text with its values
     spelled out: a 1 KB webhook body as 2 KB of hex) and never prepares. This cursor binds
     them on the server and prepares the statement on its first run in each connection, so
-    later runs send only the values (bytes as bytes). Everything else is Django's cursor:
-    its error wrapping (``DatabaseError``), its query log, its execute wrappers.
+    later runs send only the values (bytes as bytes) and skip the parse and the plan (for the
+    runner's claim and finish, most of the database's CPU per delivery: docs/performance.md).
+    Everything else is Django's cursor: its error wrapping (``DatabaseError``), its query log,
+    its execute wrappers.
 
-    Only for statements that find no rows through an index (INSERTs, their ``ON CONFLICT``
-    arbiters, CTEs of them): after five runs PostgreSQL may keep one generic plan for the
-    connection's life, and a plan chosen while a table was small reads it whole once it is
-    large (measured: an ``UPDATE … WHERE id IN (…)`` prepared this way fell to sequential
-    scans, and a dispatch's database time grew from 0.7 to 6.6 ms within a minute).
+    PLANS_LIVE_A_MINUTE. After five runs PostgreSQL may keep one generic plan for a prepared
+    statement, chosen from the tables as they were then, and a plan chosen while a table was
+    tiny reads it whole once it is large (measured: an ``UPDATE … WHERE id IN (…)`` prepared
+    this way fell to sequential scans, and a dispatch's database time grew from 0.7 to 6.6 ms
+    within a minute). PostgreSQL plans again when ``ANALYZE`` (autovacuum) updates a table's
+    statistics; this cursor does not rely on it: a connection's prepared statements are
+    forgotten once they are ``PLAN_LIFETIME_SECONDS`` old (one ``DEALLOCATE ALL``), so a plan
+    outlives the tables it was chosen for by a minute at most. What is sent here must also
+    reach its rows by a unique key whatever the statistics say (``run_sql.status_is``).
     With ``DATABASE_PREPARED_STATEMENTS=false`` (settings.py) psycopg prepares nothing and the
     values are still bound on the server. SQLite, and a connection logging its queries (DEBUG,
     ``CaptureQueriesContext``: a prepared run leaves psycopg no query text for Django's log):
@@ -119,7 +127,28 @@ def hot_cursor():
         if connection.vendor == "postgresql" and not connection.queries_logged:
             cursor.cursor.close()
             cursor.cursor = _preparing_cursor_class()(connection.connection)
+            _forget_old_plans(cursor.cursor)
         yield cursor
+
+
+PLAN_LIFETIME_SECONDS = 60.0
+
+
+def _forget_old_plans(cursor) -> None:
+    """PLANS_LIVE_A_MINUTE: ``DEALLOCATE ALL`` once this connection's prepared statements are
+    ``PLAN_LIFETIME_SECONDS`` old. psycopg recognises the command and forgets its own record of
+    them (``DISCARD ALL`` and ``DEALLOCATE ALL`` reset its cache), so each is prepared again,
+    with a plan for the tables as they are now, on its next run."""
+    raw = connection.connection
+    if raw.prepare_threshold is None:  # DATABASE_PREPARED_STATEMENTS=false: nothing prepared
+        return
+    now = time.monotonic()
+    since = getattr(connection, "ledger_plans_since", None)
+    if since is not None and since[0] is raw and now - since[1] < PLAN_LIFETIME_SECONDS:
+        return
+    if since is not None and since[0] is raw:
+        cursor.execute("DEALLOCATE ALL", prepare=False)
+    connection.ledger_plans_since = (raw, now)
 
 
 @cache

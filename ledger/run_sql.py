@@ -16,6 +16,11 @@
   round trip and no BEGIN/COMMIT. SQLite has no data-modifying CTEs: ``claims`` finishes there in
   a transaction of three statements.
 
+On PostgreSQL the three are prepared (``ledger.db.hot_cursor``): parsing and planning them was
+most of the database's CPU per delivery. Each reaches its run by a unique key (``id``, ``task_id``)
+whatever the statistics say (``status_is``), so a generic plan is the plan a fresh one would be,
+and a plan lives a minute at most (PLANS_LIVE_A_MINUTE in ``ledger.db``).
+
 Only columns named here are written, so a column added to the models later keeps its default.
 """
 
@@ -27,6 +32,7 @@ from ledger.db import (
     all_columns,
     assignments_sql,
     atomic_if_nested,
+    hot_cursor,
     insert_objects,
     insert_select_sql,
     load_row,
@@ -80,7 +86,7 @@ def claim_update(*, run: FunctionRun, values: dict, now, attempt: FunctionAttemp
     # Evaluated only for a matched row: a claim that did not match keeps a durable commit.
     sql += f" RETURNING {ASYNCHRONOUS_COMMIT}"
     insert, insert_params = insert_select_sql(attempt, source="claimed")
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(f"WITH claimed AS ({sql}) {insert}", [*params, *insert_params])
         row = cursor.fetchone()
     if row is None:
@@ -142,7 +148,7 @@ def claim_at_once(*, column: str, value, function: str, values: dict, now,
     )
     all_params = [_datetime(now), *claimable_params, _datetime(now), *params, value,
                   _datetime(now), *insert_params]
-    with atomic_if_nested(), connection.cursor() as cursor:
+    with atomic_if_nested(), hot_cursor() as cursor:
         cursor.execute(sql, all_params)
         row = cursor.fetchone()
     if row is None:
@@ -227,7 +233,7 @@ def finish_in_one_statement(*, run_id: int, token, run_values: dict, attempt_id:
         f"COALESCE((SELECT bool_or(waiters) FROM released), false)"
     )
     params = [*run_params, run_id, token, *attempt_params, attempt_id]
-    with atomic_if_nested(), connection.cursor() as cursor:
+    with atomic_if_nested(), hot_cursor() as cursor:
         cursor.execute(sql, params)
         finished, waiters = cursor.fetchone()
     return bool(finished), bool(waiters)

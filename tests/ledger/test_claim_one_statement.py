@@ -255,3 +255,63 @@ def test_claim_and_finish__find_their_run_by_key_when_statistics_say_nothing_is_
         assert "ledger_run_active" not in plan, (name, plan)
         assert "Seq Scan on ledger_functionrun" not in plan, (name, plan)
     assert "ledger_run_task_id" in plans["claim"], plans["claim"]
+
+
+def prepared_generic_plans() -> dict[str, str]:
+    """The generic plan of each prepared claim and finish in this connection (EXPLAIN EXECUTE
+    with every parameter NULL: under ``force_generic_plan`` the values do not shape the plan)."""
+    plans = {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, statement, cardinality(parameter_types) "
+                       "FROM pg_prepared_statements")
+        statements = cursor.fetchall()
+        for name, statement, parameters in statements:
+            kind = ("claim" if statement.startswith("WITH slot AS") else
+                    "finish" if statement.startswith("WITH finished AS") else None)
+            if kind:
+                cursor.execute(f"EXPLAIN EXECUTE {name}({', '.join(['NULL'] * parameters)})")
+                plans[kind] = "\n".join(line for (line,) in cursor.fetchall())
+    return plans
+
+
+def claim_and_finish(task_id: str) -> None:
+    claim = function_run_claim_delivered(run_ref=task_id, function="t-ok", now=timezone.now())
+    assert claim is not None
+    assert function_run_finish(run=claim.run, claim=claim,
+                               outcome=Outcome(AttemptOutcome.SUCCEEDED), now=timezone.now())
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_prepared_claim_and_finish__plans_chosen_on_a_tiny_ledger_do_not_outlive_it(monkeypatch):
+    """The claim and the finish are prepared (``ledger.db.hot_cursor``). On a new install the
+    ledger is tiny, and a generic plan chosen then reads the run table whole (cheaper for one
+    page); kept while a backlog builds, every delivery would read every run. After
+    PLAN_LIFETIME_SECONDS they are prepared again and reach the run by its unique key."""
+    tiny = [run_create("t-ok", {"dispatchKey": f"k:t:{n}"}, task_id=f"t-ok:t:{n}")
+            for n in range(3)]
+    with connection.cursor() as cursor:
+        for model in (FunctionRun, FunctionAttempt, ConcurrencySlot):
+            cursor.execute(f"ANALYZE {model._meta.db_table}")  # autovacuum on a new install
+        cursor.execute("SET plan_cache_mode = force_generic_plan")  # the plan kept from run 6
+    try:
+        claim_and_finish(tiny[0].task_id)
+        stale = prepared_generic_plans()
+        assert "Seq Scan on ledger_functionrun" in stale["claim"], stale  # the trap is real
+        backlog = [run_create("t-ok", {"dispatchKey": f"k:q:{n}"}, task_id=f"t-ok:q:{n}")
+                   for n in range(2000)]
+        claim_and_finish(backlog[0].task_id)
+        assert prepared_generic_plans() == stale  # within the lifetime: the same plans
+        monkeypatch.setattr("ledger.db.PLAN_LIFETIME_SECONDS", 0.0)  # a minute later
+        claim_and_finish(backlog[1].task_id)
+        monkeypatch.undo()
+        claim_and_finish(backlog[2].task_id)
+        fresh_plans = prepared_generic_plans()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET plan_cache_mode")
+    assert set(fresh_plans) == {"claim", "finish"}
+    for name, plan in fresh_plans.items():
+        assert "Seq Scan on ledger_functionrun" not in plan, (name, plan)
+        assert "ledger_run_active" not in plan, (name, plan)
+    assert "ledger_run_task_id" in fresh_plans["claim"], fresh_plans["claim"]

@@ -45,19 +45,47 @@ def test_hot_cursor__a_logging_connection_logs_the_statement_with_its_values():
     assert "41" in queries[-1]["sql"]
 
 
-@needs_postgres
-def test_statements_that_find_rows_through_an_index_are_never_prepared():
-    """A generic plan chosen while a table is small keeps reading it whole once it is large:
-    the fenced updates of the hot paths are planned afresh on every run."""
-    import uuid
-
-    from ledger.run_sql import finish_in_one_statement
-
-    for _ in range(7):  # past psycopg's and PostgreSQL's thresholds, were it ever prepared
-        assert finish_in_one_statement(run_id=1, token=uuid.uuid4(), run_values={"error": "x"},
-                                       attempt_id=1, attempt_values={"error": "x"}) == (
-            False, False)
+def probe_prepared_at():
     with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        prepared = [statement for (statement,) in cursor.fetchall()]
-    assert not [statement for statement in prepared if "UPDATE" in statement], prepared
+        cursor.execute("SELECT prepare_time FROM pg_prepared_statements "
+                       "WHERE statement LIKE %s", ["%hot_cursor_probe%"])
+        return [prepared_at for (prepared_at,) in cursor.fetchall()]
+
+
+def run_probe(number=1):
+    with hot_cursor() as cursor:
+        cursor.execute(STATEMENT, [number])
+        assert cursor.fetchone() == (number + 1,)
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_hot_cursor__a_plan_is_kept_for_a_minute_then_prepared_again(monkeypatch):
+    """PLANS_LIVE_A_MINUTE: a generic plan chosen while a table was tiny must not outlive it,
+    so a connection's prepared statements are dropped once they are PLAN_LIFETIME_SECONDS old
+    and prepared again on their next run, without an error (psycopg forgets them too)."""
+    run_probe()
+    [first] = probe_prepared_at()
+    for number in range(5):
+        run_probe(number)
+    assert probe_prepared_at() == [first]  # within its lifetime: the same prepared statement
+    monkeypatch.setattr("ledger.db.PLAN_LIFETIME_SECONDS", 0.0)
+    run_probe()
+    [again] = probe_prepared_at()
+    assert again > first
+    run_probe()  # psycopg knows it is prepared again: no "prepared statement does not exist"
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_hot_cursor__prepares_nothing_when_prepared_statements_are_off(monkeypatch):
+    """DATABASE_PREPARED_STATEMENTS=false (behind a pooler that cannot keep them): values are
+    still bound on the server and nothing is prepared."""
+    monkeypatch.setattr("ledger.db.PLAN_LIFETIME_SECONDS", 0.0)
+    connection.ensure_connection()
+    monkeypatch.setattr(connection.connection, "prepare_threshold", None)
+    for number in range(7):
+        run_probe(number)
+    assert prepared_probes() == 0
+
+
