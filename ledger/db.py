@@ -147,7 +147,8 @@ def _forget_old_plans(cursor) -> None:
     if since is not None and since[0] is raw and now - since[1] < PLAN_LIFETIME_SECONDS:
         return
     if since is not None and since[0] is raw:
-        cursor.execute("DEALLOCATE ALL", prepare=False)
+        with connection.wrap_database_errors:  # a lost connection is Django's OperationalError
+            cursor.execute("DEALLOCATE ALL", prepare=False)
     connection.ledger_plans_since = (raw, now)
 
 

@@ -4,7 +4,7 @@ rows ``async_task`` would write (``ledger.enqueue.QueueRows``), runs delivered b
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.conf import Conf
