@@ -9,7 +9,7 @@ rounds: as the code sends them (prepared by ``ledger.db.hot_cursor``, so generic
 five runs, kept a minute at most), not prepared (``DATABASE_PREPARED_STATEMENTS=false``), and
 prepared with ``plan_cache_mode = force_custom_plan``; for each, wall time, this process's CPU
 and the database backend's CPU per delivery (docs/performance.md, "Runner, 2026-11-24 12:11 UTC"
-and "Runner, 2026-11-24 14:30 UTC").
+and "Runner, 2026-11-24 13:57 UTC").
 
 Runs in-process (no cluster) on a fresh dispatch_bench_profile database, with the bench settings.
 """

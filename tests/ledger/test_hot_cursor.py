@@ -87,5 +87,3 @@ def test_hot_cursor__prepares_nothing_when_prepared_statements_are_off(monkeypat
     for number in range(7):
         run_probe(number)
     assert prepared_probes() == 0
-
-

@@ -56,7 +56,7 @@ def test_execute_run__after_close_old_connections__no_separate_health_check(heal
 def test_execute_run__connection_dropped_since_the_last_task__runs_on_a_new_one(
         health_checks, monkeypatch, function, plans_expired):
     run = run_create("t-ok", {"dispatchKey": "k:dropped"})
-    if plans_expired:  # the first statement is then hot_cursor's DEALLOCATE ALL
+    if plans_expired:  # a named delivery's first statement is then hot_cursor's DEALLOCATE ALL
         assert execute_run(run_create("t-ok", {"dispatchKey": "k:before"}).pk, function)
         monkeypatch.setattr("ledger.db.PLAN_LIFETIME_SECONDS", 0.0)
         health_checks.clear()
