@@ -101,10 +101,12 @@ if DATABASE_URL:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
             "DATABASE_PREPARED_STATEMENTS", True):
         # Only the statements our code asks for are prepared (ledger.db.hot_cursor: the
-        # webhook INSERT, the dispatch statement): psycopg prepares automatically after this
-        # many runs, and Django's own cursors bind in the client and never do. Set false
-        # behind a pooler in transaction mode without prepared-statement support (PgBouncer
-        # before 1.21, or without max_prepared_statements).
+        # webhook INSERT, the dispatch statement, the runner's claim and finish): psycopg
+        # prepares automatically after this many runs, and Django's own cursors bind in the
+        # client and never do. hot_cursor drops them every minute with DEALLOCATE ALL. Set
+        # false behind a pooler in transaction mode that cannot carry them (PgBouncer before
+        # 1.22, which passes DEALLOCATE ALL to one server connection, or without
+        # max_prepared_statements).
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
