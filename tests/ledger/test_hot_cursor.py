@@ -79,9 +79,9 @@ def test_hot_cursor__a_plan_is_kept_for_a_minute_then_prepared_again(monkeypatch
 @needs_postgres
 @pytest.mark.django_db(transaction=True)
 def test_hot_cursor__prepares_nothing_when_prepared_statements_are_off(monkeypatch):
-    """DATABASE_PREPARED_STATEMENTS=false (behind a pooler that cannot keep them): values are
-    still bound on the server and nothing is prepared."""
-    monkeypatch.setattr("ledger.db.PLAN_LIFETIME_SECONDS", 0.0)
+    """DATABASE_PREPARED_STATEMENTS=false (behind a pooler that cannot keep them): hot_cursor
+    asks to prepare every statement, and still nothing is prepared."""
+    monkeypatch.setattr("ledger.db.PLAN_LIFETIME_SECONDS", 0.0)  # the minute's reset always due
     connection.ensure_connection()
     monkeypatch.setattr(connection.connection, "prepare_threshold", None)
     for number in range(7):
