@@ -1,5 +1,6 @@
 """Where a dispatch request's time goes: SQL statements per request and a cProfile of many
-requests, for the baseline, a new window and a duplicate (analysis aid, not a target).
+requests, for the baseline, a new window, the floor of a new window (``new_floor_view``) and a
+duplicate (analysis aid, not a target).
 
     .venv/bin/python bench/profile_dispatch.py [--broker orm|redis] [--requests 300]
 
@@ -46,6 +47,7 @@ def main() -> int:
     cases = {
         "baseline": lambda i: client.get(f"/bench/baseline?n=p{i}"),
         "new": lambda i: client.get(f"/api/cron/bench-jobs?n={uuid.uuid4().hex}"),
+        "new-floor": lambda i: client.get(f"/bench/new-floor?n={uuid.uuid4().hex}"),
         "duplicate": lambda i: client.get("/api/cron/background-jobs"),
     }
     try:
