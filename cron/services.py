@@ -155,9 +155,10 @@ def dispatch_window_dispatch(*, trigger: Trigger, payload: dict) -> TriggerOutco
         existing = _window_read(key)
         if existing is not None:
             return _dispatch_existing(trigger=trigger, payload=payload, now=now, window=existing)
-    window = _window_new(trigger, payload, now)
+    task_ids = _task_ids(trigger, payload)  # the window's and its runs', computed once
+    window = _window_new(trigger, payload, now, task_ids)
     runs = function_runs_create_with(head=window, unique_field="dispatch_key",
-                                     requests=_run_requests(trigger, payload), now=now)
+                                     requests=_run_requests(trigger, payload, task_ids), now=now)
     if runs is None:
         existing = _window_read(key)
         if existing is None:
@@ -279,7 +280,7 @@ def _dispatched(trigger, payload, window, runs) -> TriggerOutcome:
     return TriggerOutcome(Mode.DISPATCH_ONLY, payload, list(window.task_ids), window, runs)
 
 
-def _window_new(trigger: Trigger, payload: dict, now) -> DispatchWindow:
+def _window_new(trigger: Trigger, payload: dict, now, task_ids: list[str]) -> DispatchWindow:
     """The window's row, not written yet: ``enqueued``, as it is from the commit that writes it
     with its runs (HANDED_OVER_AT_COMMIT)."""
     return DispatchWindow(
@@ -292,7 +293,7 @@ def _window_new(trigger: Trigger, payload: dict, now) -> DispatchWindow:
         source=trigger.source.value,
         correlation_id=trigger.correlation_id,
         requested_at=now,
-        task_ids=_task_ids(trigger, payload),
+        task_ids=task_ids,
         created_at=now,
         updated_at=now,
     )
@@ -327,10 +328,14 @@ def overlap_key(cron_name: str, params: dict) -> str:
     return f"{cron_name}:{keys.params_hash(params)}" if params else cron_name
 
 
-def _run_requests(trigger: Trigger, payload: dict) -> list[RunRequest]:
+def _run_requests(trigger: Trigger, payload: dict,
+                  task_ids: list[str] | None = None) -> list[RunRequest]:
+    """A request per function of the cron, with the dispatch's task ids (computed here when
+    the caller has none)."""
+    task_ids = task_ids or _task_ids(trigger, payload)
     return [
         _run_request(trigger, payload, function.name, task_id=task_id)
-        for function, task_id in zip(trigger.cron.functions, _task_ids(trigger, payload))
+        for function, task_id in zip(trigger.cron.functions, task_ids)
     ]
 
 
