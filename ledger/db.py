@@ -3,9 +3,17 @@
 import time
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 
-from django.db import InterfaceError, OperationalError, connection, models, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    models,
+    transaction,
+)
 from django.db.models import Field, Model
 
 
@@ -170,19 +178,27 @@ def insert_objects(objs: list[Model]) -> None:
     than the rows it carries): on the dispatch hot path that was a third of a request."""
     if not objs:
         return
-    meta = objs[0]._meta
     params = _Params()
-    rows = ", ".join(f"({params.row(obj)})" for obj in objs)
-    sql = (
-        f"INSERT INTO {_quote(meta.db_table)} ({_columns(type(objs[0]))}) "
-        f"VALUES {rows} RETURNING {_quote(meta.pk.column)}"
-    )
+    for obj in objs:
+        params.add_row(obj)
+    sql = _insert_objects_sql(type(objs[0]), len(objs), tuple(params.slots), connection.vendor)
     with hot_cursor() as cursor:
         cursor.execute(sql, params.values)
         ids = [pk for (pk,) in cursor.fetchall()]
     # PostgreSQL and SQLite return a multi-row VALUES insert's rows in order (bulk_create
     # relies on the same).
     mark_saved(objs, ids)
+
+
+@lru_cache(maxsize=256)
+def _insert_objects_sql(model: type[Model], count: int, slots: tuple[int, ...],
+                        vendor: str) -> str:
+    """STATEMENTS_BY_SHAPE: ``insert_objects``' text for ``count`` rows of ``model``."""
+    marks = _marks(slots)
+    width = len(_fields(model))
+    rows = ", ".join(f"({', '.join(next(marks) for _ in range(width))})" for _ in range(count))
+    return (f"INSERT INTO {_quote(model._meta.db_table)} ({_columns(model)}) "
+            f"VALUES {rows} RETURNING {_quote(model._meta.pk.column)}")
 
 
 def insert_unless_taken(head: Model, *, conflict_field: str, then: list[Model]) -> bool:
@@ -195,23 +211,11 @@ def insert_unless_taken(head: Model, *, conflict_field: str, then: list[Model]) 
     ``COMMIT`` when called outside a transaction (a statement is atomic by itself). Each
     follower is ``INSERT … SELECT <values> FROM head``: it has a row only if ``head`` returned
     one, and PostgreSQL coerces its literals to the target columns as in a plain INSERT."""
-    meta = head._meta
     params = _Params()
-    insert_head = (
-        f"INSERT INTO {_quote(meta.db_table)} ({_columns(type(head))}) "
-        f"VALUES ({params.row(head)}) "
-        f"ON CONFLICT ({_quote(meta.get_field(conflict_field).column)}) DO NOTHING "
-        f"RETURNING {_quote(meta.pk.column)}"
-    )
-    if then:
-        parts = [f"head AS ({insert_head})"]
-        for number, obj in enumerate(then):
-            parts.append(f"f{number} AS ({_insert_select(obj, 'head', params.placeholder, {})})")
-        selected = ", ".join(f"(SELECT * FROM {name})"
-                             for name in ["head", *(f"f{n}" for n in range(len(then)))])
-        sql = f"WITH {', '.join(parts)} SELECT {selected}"
-    else:
-        sql = insert_head
+    for obj in (head, *then):
+        params.add_row(obj)
+    sql = _unless_taken_sql((type(head), *map(type, then)), conflict_field, tuple(params.slots),
+                            connection.vendor)
     with hot_cursor() as cursor:
         cursor.execute(sql, params.values)
         row = cursor.fetchone()
@@ -219,6 +223,43 @@ def insert_unless_taken(head: Model, *, conflict_field: str, then: list[Model]) 
         return False
     mark_saved([head, *then], list(row))
     return True
+
+
+@lru_cache(maxsize=256)
+def _unless_taken_sql(model_types: tuple[type[Model], ...], conflict_field: str,
+                      slots: tuple[int, ...], vendor: str) -> str:
+    """STATEMENTS_BY_SHAPE: ``insert_unless_taken``'s text for a head of ``model_types[0]``
+    and followers of the others."""
+    marks = _marks(slots)
+    head, *followers = model_types
+    meta = head._meta
+    insert_head = (
+        f"INSERT INTO {_quote(meta.db_table)} ({_columns(head)}) "
+        f"VALUES ({', '.join(next(marks) for _ in _fields(head))}) "
+        f"ON CONFLICT ({_quote(meta.get_field(conflict_field).column)}) DO NOTHING "
+        f"RETURNING {_quote(meta.pk.column)}"
+    )
+    if not followers:
+        return insert_head
+    parts = [f"head AS ({insert_head})"]
+    for number, model in enumerate(followers):
+        values = ", ".join(next(marks) for _ in _fields(model))
+        parts.append(f"f{number} AS ({_select_insert(model, values, 'head')})")
+    selected = ", ".join(f"(SELECT * FROM {name})"
+                         for name in ["head", *(f"f{n}" for n in range(len(followers)))])
+    return f"WITH {', '.join(parts)} SELECT {selected}"
+
+
+# STATEMENTS_BY_SHAPE. A dispatch sends the same statement every time but for its values, so
+# its text is built once per shape and kept (``lru_cache``): the models it writes, and which of
+# their columns share a parameter or are NULL (``_Params.slots``, which the values decide).
+# Built on every dispatch, it was 0.24 M of a new window's 4.6 M instructions in the web
+# process (callgrind, docs/performance.md). Only the values are worked out per call.
+
+
+def _marks(slots: tuple[int, ...]):
+    """Each column's placeholder in turn: its named parameter, or NULL."""
+    return iter("NULL" if number < 0 else f"%(p{number})s" for number in slots)
 
 
 def insert_select_sql(obj: Model, *, source: str,
@@ -229,23 +270,24 @@ def insert_select_sql(obj: Model, *, source: str,
     whose value is a column of ``source`` instead of ``obj``'s (a value the statement itself
     computes, such as a time read from the database's clock)."""
     params = []
+    from_source = from_source or {}
 
-    def positional(value, sql_type: str) -> str:
+    def value_sql(field: Field, value) -> str:
+        if field.name in from_source:
+            return f"{source}.{_quote(from_source[field.name])}"
         if value is None:
             return "NULL"
         params.append(value)
         return "%s"
 
-    return _insert_select(obj, source, positional, from_source or {}), params
+    values = ", ".join(value_sql(field, value) for field, (value, _) in
+                       zip(_fields(type(obj)), _db_values(obj), strict=True))
+    return _select_insert(type(obj), values, source), params
 
 
-def _insert_select(obj: Model, source: str, placeholder, from_source: dict[str, str]) -> str:
-    values = ", ".join(
-        f"{source}.{_quote(from_source[field.name])}" if field.name in from_source
-        else placeholder(value, sql_type)
-        for field, (value, sql_type) in zip(_fields(type(obj)), _db_values(obj), strict=True))
-    return (f"INSERT INTO {_quote(obj._meta.db_table)} ({_columns(type(obj))}) "
-            f"SELECT {values} FROM {source} RETURNING {_quote(obj._meta.pk.column)}")
+def _select_insert(model: type[Model], values: str, source: str) -> str:
+    return (f"INSERT INTO {_quote(model._meta.db_table)} ({_columns(model)}) "
+            f"SELECT {values} FROM {source} RETURNING {_quote(model._meta.pk.column)}")
 
 
 class _Params:
@@ -254,41 +296,51 @@ class _Params:
     The rows of one dispatch repeat their keys, timestamps and flags: each is bound once. A
     value is shared only between columns of one SQL type (``_sql_type``): PostgreSQL deduces
     the type of a parameter bound on the server from where it is used, and refuses one used as
-    ``varchar`` in one place and ``text`` in another. NULL is written as such."""
+    ``varchar`` in one place and ``text`` in another. NULL is written as such. ``slots`` says,
+    column by column, which parameter each takes (-1: NULL): with the models written, it
+    decides the statement's text (STATEMENTS_BY_SHAPE)."""
 
     def __init__(self) -> None:
         self.values: dict[str, object] = {}
-        self._names: dict[object, str] = {}
+        self.slots: list[int] = []
+        self._numbers: dict[object, int] = {}
 
-    def row(self, obj: Model) -> str:
-        """The placeholders of ``obj``'s non-primary-key columns, in ``_columns`` order."""
-        return ", ".join(self.placeholder(value, sql_type) for value, sql_type in _db_values(obj))
+    def add_row(self, obj: Model) -> None:
+        """``obj``'s non-primary-key columns, in ``_columns`` order."""
+        for value, sql_type in _db_values(obj):
+            self.slots.append(self.slot(value, sql_type))
 
-    def placeholder(self, value, sql_type: str = "") -> str:
+    def slot(self, value, sql_type: str = "") -> int:
+        """The number of ``value``'s parameter, -1 for NULL."""
         if value is None:
-            return "NULL"
+            return -1
         try:
             key = (type(value), value, sql_type)  # 0, False and 0.0 stay apart
             hash(key)
         except TypeError:  # unhashable (JSON): never shared
             key = id(value)
-        name = self._names.get(key)
-        if name is None:
-            name = self._names[key] = f"p{len(self._names)}"
-            self.values[name] = value
-        return f"%({name})s"
+        number = self._numbers.get(key)
+        if number is None:
+            number = self._numbers[key] = len(self._numbers)
+            self.values[f"p{number}"] = value
+        return number
+
+    def placeholder(self, value, sql_type: str = "") -> str:
+        number = self.slot(value, sql_type)
+        return "NULL" if number < 0 else f"%(p{number})s"
 
 
 def _db_values(obj: Model) -> list[tuple[object, str]]:
     """For each column, what ``field.get_db_prep_save(field.pre_save(obj, True))`` gives (without
     the calls where they only check and return the value: ``_db_value``; read plainly for a
     field that does not change it on save), and the column's SQL type."""
+    wrapper = connections[DEFAULT_DB_ALIAS]  # ``connection`` is a proxy: resolved once here
     return [(_db_value(field, as_is, getattr(obj, field.attname) if plain_read
-                       else field.pre_save(obj, True)), sql_type)
-            for field, plain_read, as_is, sql_type in _plan(type(obj), connection.vendor)]
+                       else field.pre_save(obj, True), wrapper), sql_type)
+            for field, plain_read, as_is, sql_type in _plan(type(obj), wrapper.vendor)]
 
 
-def _db_value(field: Field, as_is: tuple[type, ...], value):
+def _db_value(field: Field, as_is: tuple[type, ...], value, wrapper=connection):
     """``field.get_db_prep_save(value)``, skipped where it only checks and returns the value
     (``as_is``, from ``_as_is``): those calls were a fifth of a dispatch's Python and an eighth
     of an ingest's."""
@@ -297,7 +349,7 @@ def _db_value(field: Field, as_is: tuple[type, ...], value):
     kind = type(value)
     if kind in as_is and (kind is not datetime or value.tzinfo):
         return value
-    return field.get_db_prep_save(value, connection)
+    return field.get_db_prep_save(value, wrapper)
 
 
 def _as_is(field: Field, vendor: str) -> tuple[type, ...]:
@@ -320,8 +372,17 @@ def _as_is(field: Field, vendor: str) -> tuple[type, ...]:
 
 @cache
 def _plan(model: type[Model], vendor: str) -> tuple:
-    return tuple((field, type(field).pre_save is Field.pre_save, _as_is(field, vendor),
-                  _sql_type(field)) for field in _fields(model))
+    return tuple((field, _reads_plainly(field), _as_is(field, vendor), _sql_type(field))
+                 for field in _fields(model))
+
+
+def _reads_plainly(field: Field) -> bool:
+    """Whether ``field.pre_save(obj, True)`` only reads ``obj``'s attribute: Django's own
+    ``pre_save``, or a date field's without ``auto_now`` or ``auto_now_add``."""
+    pre_save = type(field).pre_save
+    return pre_save is Field.pre_save or (
+        pre_save in (models.DateField.pre_save, models.DateTimeField.pre_save)
+        and not field.auto_now and not field.auto_now_add)
 
 
 def _sql_type(field: Field) -> str:

@@ -12,7 +12,7 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
 from cron.models import DispatchWindow, WindowStatus
-from ledger.db import _Params, insert_unless_taken
+from ledger.db import _Params, _unless_taken_sql, insert_objects, insert_unless_taken
 from ledger.enqueue import QueueRows, broker_is_transactional, enqueue_run
 from ledger.models import FunctionRun, RunStatus
 from ledger.runner import execute_run
@@ -69,6 +69,34 @@ def test_insert_unless_taken__no_followers__a_plain_insert_on_either_database():
     assert insert_unless_taken(first, conflict_field="dispatch_key", then=[]) is True
     assert insert_unless_taken(window(), conflict_field="dispatch_key", then=[]) is False
     assert DispatchWindow.objects.get().pk == first.pk
+
+
+@needs_postgres
+def test_insert_unless_taken__text_built_once_per_shape_and_each_row_keeps_its_values():
+    _unless_taken_sql.cache_clear()
+    first, second = window("k:1"), window("k:2")
+    second.correlation_id = "c-2"
+    assert insert_unless_taken(first, conflict_field="dispatch_key", then=[run("a:1")])
+    assert insert_unless_taken(second, conflict_field="dispatch_key", then=[run("a:2")])
+    assert _unless_taken_sql.cache_info().misses == 1  # same shape: the text built once
+    late = run("a:3")
+    late.next_attempt_at = timezone.now()  # a NULL column given a value: another shape
+    assert insert_unless_taken(window("k:3"), conflict_field="dispatch_key", then=[late])
+    assert _unless_taken_sql.cache_info().misses == 2
+    assert DispatchWindow.objects.get(dispatch_key="k:2").correlation_id == "c-2"
+    assert FunctionRun.objects.get(task_id="a:2").payload == {"x": [1]}
+    assert FunctionRun.objects.get(task_id="a:1").next_attempt_at is None
+    assert FunctionRun.objects.get(task_id="a:3").next_attempt_at == late.next_attempt_at
+
+
+def test_insert_objects__rows_of_one_statement_keep_their_own_values():
+    runs = [run("o:1"), run("o:2")]
+    runs[1].next_attempt_at, runs[1].payload = timezone.now(), {"y": 2}
+    insert_objects(runs)
+    first, second = (FunctionRun.objects.get(pk=r.pk) for r in runs)
+    assert (first.task_id, first.payload, first.next_attempt_at) == ("o:1", {"x": [1]}, None)
+    assert (second.task_id, second.payload, second.next_attempt_at) == (
+        "o:2", {"y": 2}, runs[1].next_attempt_at)
 
 
 def test_params__equal_values_named_once_but_0_false_and_json_kept_apart():
