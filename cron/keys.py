@@ -26,12 +26,13 @@ def iso_millis(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# One encoder for every call (``json.dumps`` with options builds a new one each time).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_params(params: dict) -> str:
     """Keys sorted, ``,`` and ``:`` separators, values as strings."""
-    return json.dumps(
-        {str(k): str(v) for k, v in params.items()},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    )
+    return _CANONICAL.encode({str(k): str(v) for k, v in params.items()})
 
 
 def params_hash(params: dict) -> str:

@@ -119,8 +119,10 @@ def cron_trigger(*, trigger: Trigger, dispatch: bool | None = None) -> TriggerOu
 
 def cron_run_inline(*, trigger: Trigger, payload: dict, mode: Mode) -> TriggerOutcome:
     """Run every function of the cron here and now through the ledger's runner."""
+    overlap = _overlap_key(trigger, payload)
     runs = [
-        run_inline(request=_run_request(trigger, payload, function.name, task_id=None))
+        run_inline(request=_run_request(trigger, payload, function.name, task_id=None,
+                                        overlap_key=overlap))
         for function in trigger.cron.functions
     ]
     return TriggerOutcome(mode, payload, runs=runs)
@@ -304,7 +306,8 @@ def _task_ids(trigger: Trigger, payload: dict) -> list[str]:
             for function in trigger.cron.functions]
 
 
-def _run_request(trigger: Trigger, payload: dict, function: str, *, task_id) -> RunRequest:
+def _run_request(trigger: Trigger, payload: dict, function: str, *, task_id,
+                 overlap_key: str) -> RunRequest:
     # Inline runs are serialized by the concurrency slot (a held slot means "locked"); the
     # overlap policy is for dispatched windows.
     inline = task_id is None
@@ -318,9 +321,13 @@ def _run_request(trigger: Trigger, payload: dict, function: str, *, task_id) -> 
         params=payload["params"],
         task_id=task_id,
         overlap=Overlap.ALLOW_ALL if inline else trigger.cron.overlap,
-        # "The previous run" for the overlap policy: same cron, same params.
-        overlap_key=overlap_key(trigger.cron.name, payload["params"]),
+        overlap_key=overlap_key,
     )
+
+
+def _overlap_key(trigger: Trigger, payload: dict) -> str:
+    """"The previous run" for the overlap policy: same cron, same params."""
+    return overlap_key(trigger.cron.name, payload["params"])
 
 
 def overlap_key(cron_name: str, params: dict) -> str:
@@ -333,8 +340,9 @@ def _run_requests(trigger: Trigger, payload: dict,
     """A request per function of the cron, with the dispatch's task ids (computed here when
     the caller has none)."""
     task_ids = task_ids or _task_ids(trigger, payload)
+    overlap = _overlap_key(trigger, payload)  # one for all the window's runs
     return [
-        _run_request(trigger, payload, function.name, task_id=task_id)
+        _run_request(trigger, payload, function.name, task_id=task_id, overlap_key=overlap)
         for function, task_id in zip(trigger.cron.functions, task_ids)
     ]
 
