@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    # The machine routes first: each request tries the patterns in this order.
     path("api/cron/", include("cron.urls")),
     path("api/webhooks/", include("webhooks.urls")),
+    path("admin/", admin.site.urls),
 ]
