@@ -307,26 +307,30 @@ class _Params:
 
     def add_row(self, obj: Model) -> None:
         """``obj``'s non-primary-key columns, in ``_columns`` order."""
-        for value, sql_type in _db_values(obj):
-            self.slots.append(self.slot(value, sql_type))
+        self.add(_db_values(obj))
 
-    def slot(self, value, sql_type: str = "") -> int:
-        """The number of ``value``'s parameter, -1 for NULL."""
-        if value is None:
-            return -1
-        try:
-            key = (type(value), value, sql_type)  # 0, False and 0.0 stay apart
-            hash(key)
-        except TypeError:  # unhashable (JSON): never shared
-            key = id(value)
-        number = self._numbers.get(key)
-        if number is None:
-            number = self._numbers[key] = len(self._numbers)
-            self.values[f"p{number}"] = value
-        return number
+    def add(self, columns) -> None:
+        """Columns' (value, SQL type): each one's parameter number appended to ``slots``."""
+        numbers, slots = self._numbers, self.slots
+        for value, sql_type in columns:
+            if value is None:
+                slots.append(-1)
+                continue
+            try:
+                key = (type(value), value, sql_type)  # 0, False and 0.0 stay apart
+                number = numbers.get(key)
+            except TypeError:  # unhashable (JSON): never shared
+                key = id(value)
+                number = numbers.get(key)
+            if number is None:
+                number = numbers[key] = len(numbers)
+                self.values[f"p{number}"] = value
+            slots.append(number)
 
     def placeholder(self, value, sql_type: str = "") -> str:
-        number = self.slot(value, sql_type)
+        """One more column's placeholder: its named parameter, or NULL."""
+        self.add([(value, sql_type)])
+        number = self.slots[-1]
         return "NULL" if number < 0 else f"%(p{number})s"
 
 
