@@ -296,12 +296,15 @@ class _Params:
     The rows of one dispatch repeat their keys, timestamps and flags: each is bound once. A
     value is shared only between columns of one SQL type (``_sql_type``): PostgreSQL deduces
     the type of a parameter bound on the server from where it is used, and refuses one used as
-    ``varchar`` in one place and ``text`` in another. NULL is written as such. A JSON value is
-    not shared: Django wraps it for each column in a new psycopg wrapper, equal only to itself
-    (sharing one dict's wrapper by what it wraps saved the database three small parses per
-    dispatch and cost the web process more instructions than that: tried, callgrind). ``slots`` says,
-    column by column, which parameter each takes (-1: NULL): with the models written, it
-    decides the statement's text (STATEMENTS_BY_SHAPE)."""
+    ``varchar`` in one place and ``text`` in another. NULL is written as such.
+
+    A JSON value is not shared: Django wraps it for each column in a new psycopg wrapper, equal
+    only to itself (sharing one dict's wrapper by what it wraps saved the database three small
+    parses per dispatch and cost the web process more instructions than that: tried,
+    callgrind).
+
+    ``slots`` says, column by column, which parameter each takes (-1: NULL): with the models
+    written, it decides the statement's text (STATEMENTS_BY_SHAPE)."""
 
     def __init__(self) -> None:
         self.values: dict[str, object] = {}
