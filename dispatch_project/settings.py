@@ -87,8 +87,8 @@ TEMPLATES = [
 # --- Database --------------------------------------------------------------------------------
 # Default: a SQLite file in the project (WAL, IMMEDIATE transactions: django-q2 silently loses
 # results on "database is locked" otherwise). Production: DATABASE_URL (PostgreSQL, psycopg 3)
-# with persistent connections: a connection per request cut a one-INSERT view from ~750 to
-# ~100 requests/s on these machines.
+# with persistent connections, health-checked before reuse (CONN_HEALTH_CHECKS), so a
+# restarted database costs one failed check, not a failed request or task.
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {
@@ -98,16 +98,6 @@ if DATABASE_URL:
             conn_health_checks=True,
         )
     }
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
-            "DATABASE_PREPARED_STATEMENTS", True):
-        # Only the statements our code asks for are prepared (ledger.db.hot_cursor: the
-        # webhook INSERT, the dispatch statement, the runner's claim and finish): psycopg
-        # prepares automatically after this many runs, and Django's own cursors bind in the
-        # client and never do. hot_cursor drops them every minute with DEALLOCATE ALL. Set
-        # false behind a pooler in transaction mode that cannot carry them (PgBouncer before
-        # 1.22, which passes DEALLOCATE ALL to one server connection, or without
-        # max_prepared_statements).
-        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -227,6 +217,10 @@ WEBHOOK_DRAIN_BATCH_SIZE = env_int("WEBHOOK_DRAIN_BATCH_SIZE", 50, minimum=1, ma
 WEBHOOK_DOORBELL_BATCH_SIZE = env_int("WEBHOOK_DOORBELL_BATCH_SIZE", 5, minimum=1, maximum=1000)
 WEBHOOK_DRAIN_BUDGET_SECONDS = env_int("WEBHOOK_DRAIN_BUDGET_SECONDS", 45, minimum=1,
                                        maximum=100)
+# The doorbell's drain runs this long, then queues another behind whatever else waits, so a
+# burst never keeps the cluster's workers from the crons for long.
+WEBHOOK_DOORBELL_BUDGET_SECONDS = env_int("WEBHOOK_DOORBELL_BUDGET_SECONDS", 10, minimum=1,
+                                          maximum=100)
 WEBHOOK_EVENT_RETENTION_DAYS = env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30, minimum=1)
 # Django must not refuse the body before our view can answer 413 itself.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None

@@ -18,15 +18,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ledger import conf
-from ledger.db import checking_the_connection
-from ledger.exceptions import UnknownFunction
 from ledger.models import AttemptOutcome, FunctionAttempt, FunctionRun, RunReason, RunStatus
 from ledger.registry import FunctionSpec, get_function
-from ledger.run_sql import claim_at_once, claim_update, finish_in_one_statement
 from ledger.services import bounded
 from ledger.slots import slot_acquire, slot_mark_waiters, slot_release
 
@@ -54,49 +51,31 @@ class _LostRace(Exception):
     pass
 
 
-def function_run_claim(*, run_id: int, spec: FunctionSpec, now, inline: bool = False,
-                       run: FunctionRun | None = None) -> Claim:
+def function_run_claim(*, run_id: int, spec: FunctionSpec, now, inline: bool = False) -> Claim:
     """queued -> running under a new claim token, a lease and a concurrency slot.
 
-    ``run`` is the row as the caller last read it (read here when not given): the claim's UPDATE
-    is a compare-and-set on ``status='queued'`` *and* the attempt number read, so when it matches
-    nothing changed since the read and the claimed row is the read row plus the values set here,
-    with no read inside the transaction and none after. When it matches nothing the run is read
-    again and the claim retried (a run taken back and queued again between the read and the
-    claim), so a stale read never loses a delivery.
-    """
-    # The first try trusts the caller's read and the claim's own checks; a try that matched
-    # nothing reads the run again and decides carefully (the slow path).
-    for careful in (False, True, True, True):
-        if run is None:
-            run = FunctionRun.objects.filter(pk=run_id).first()
-        if run is None or run.status != RunStatus.QUEUED:
-            return Claim(ClaimKind.NOTHING)
-        if run.next_attempt_at and run.next_attempt_at > now:
-            return Claim(ClaimKind.NOT_DUE, run)
-        if not careful and connection.vendor == "postgresql":
-            claim = _claim_in_one_statement("id", run.pk, spec, now)
-            if claim is not None:
-                return claim
+    Read, decide and claim in one transaction; the claim's UPDATE is a compare-and-set on the
+    status and attempt number read, so a run changed since the read (claimed by a second
+    delivery, taken back and queued again) is read again and decided again."""
+    for _ in range(3):
         try:
-            return _claim_once(run, spec, now, inline, careful=careful)
+            return _claim_once(run_id, spec, now, inline)
         except _LostRace:
-            run = None  # changed since the read, or a duplicate: read again and decide again
+            now = max(now, timezone.now())
     return Claim(ClaimKind.NOTHING)
 
 
-def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool, *,
-                careful: bool) -> Claim:
-    """One try, in one transaction. The fast path (not ``careful``) is a slot INSERT, the claim's
-    UPDATE (which also refuses an idempotent duplicate) and the attempt INSERT; the careful path
-    first looks for a success of the same key, so that a duplicate ends skipped instead of
-    failing the claim again."""
+def _claim_once(run_id: int, spec: FunctionSpec, now, inline: bool) -> Claim:
     with transaction.atomic():
-        if careful and _succeeded_already(run):
-            return _skip_duplicate(run, now)
+        run = FunctionRun.objects.filter(pk=run_id).first()
+        if run is None or run.status != RunStatus.QUEUED:
+            return Claim(ClaimKind.NOTHING, run)
+        if run.next_attempt_at and run.next_attempt_at > now:
+            return Claim(ClaimKind.NOT_DUE, run)
+        if _succeeded_already(run):
+            _end_unclaimed(run, RunStatus.SKIPPED, RunReason.IDEMPOTENT_DUPLICATE, now)
+            return Claim(ClaimKind.SKIPPED, run)
         if slot_acquire(run=run, limit=spec.concurrency_limit, now=now) is None:
-            if not careful and _succeeded_already(run):
-                return _skip_duplicate(run, now)  # a duplicate never waits for a slot
             if inline:
                 _end_unclaimed(run, RunStatus.SKIPPED, RunReason.LOCKED, now)
                 return Claim(ClaimKind.SKIPPED, run)
@@ -106,97 +85,23 @@ def _claim_once(run: FunctionRun, spec: FunctionSpec, now, inline: bool, *,
             if not slot_mark_waiters(run=run):
                 raise _LostRace  # the holders released meanwhile: claim again
             return Claim(ClaimKind.BUSY, run)
-        # The attempt starts after the slot is ours: on PostgreSQL the slot INSERT may have waited
-        # for the previous holder's finish to commit its release, so a ``now`` read before it
-        # could record this start before that finish (overlapping attempts in the ledger).
+        # The attempt starts after the slot is ours: on PostgreSQL the slot INSERT may have
+        # waited for the previous holder's finish to commit its release, so a ``now`` read
+        # before it could record this start before that finish.
         now = max(now, timezone.now())
         token = uuid.uuid4()
-        values = _claimed_values(spec, token, now)
-        values["heartbeat_at"] = now
-        attempt = _new_attempt(run, token, now)
-        # One statement on PostgreSQL: the compare-and-set, the duplicate check, the attempt's
-        # row and the commit without waiting for the disk (see ASYNCHRONOUS_CLAIM_COMMIT below).
-        if not claim_update(run=run, values=values, now=now, attempt=attempt):
+        values = dict(status=RunStatus.RUNNING, claim_token=token, heartbeat_at=now,
+                      lease_expires_at=lease_expiry(spec=spec, attempt_started_at=now, now=now),
+                      next_attempt_at=None, attempt=run.attempt + 1,
+                      started_at=run.started_at or now)
+        if not _unclaimed(run).update(**values):
             raise _LostRace  # rolls back the slot taken above
-        return _claimed(run, values, token, attempt)
-
-
-def function_run_claim_delivered(*, run_ref: int | str, function: str, now) -> Claim | None:
-    """A delivery's claim with no read before it, on PostgreSQL: the task names the run (its
-    task id or primary key) and its function, and one statement claims it when nothing stands
-    in the way (``run_sql.claim_at_once``). None when it claimed nothing, or cannot be tried
-    (SQLite, a function not registered here): the caller reads the run and claims it with
-    ``function_run_claim``, which decides why.
-
-    Being a delivery's first statement, it also serves as the connection's health check
-    (``db.checking_the_connection``). If the connection turns out lost, the claim may or may not
-    have committed: None, and the caller's read shows which (a claim committed without us is
-    an attempt nobody runs, taken back once its lease lapses, as a killed worker's)."""
-    if connection.vendor != "postgresql":
-        return None
-    try:
-        spec = get_function(function)
-    except UnknownFunction:
-        return None
-    column = "task_id" if isinstance(run_ref, str) else "id"
-    return checking_the_connection(_claim_in_one_statement, column, run_ref, spec, now,
-                                   repeat=False)
-
-
-def _claim_in_one_statement(column: str, value, spec: FunctionSpec, now) -> Claim | None:
-    """The uncontended claim in one round trip (``run_sql.claim_at_once``); None when it claimed
-    nothing, for the transaction path to decide why."""
-    token = uuid.uuid4()
-    values = _claimed_values(spec, token, now)
-    attempt = _attempt_here(token)  # its run, number and start come from the claimed row
-    run = claim_at_once(column=column, value=value, function=spec.name, values=values, now=now,
-                        attempt=attempt)
-    return None if run is None else Claim(ClaimKind.CLAIMED, run, token, attempt)
-
-
-def _claimed_values(spec: FunctionSpec, token: uuid.UUID, now) -> dict:
-    """What a claim writes to the run row (with ``heartbeat_at``, the attempt's start)."""
-    return dict(
-        status=RunStatus.RUNNING,
-        claim_token=token,
-        lease_expires_at=lease_expiry(spec=spec, attempt_started_at=now, now=now),
-        next_attempt_at=None,
-    )
-
-
-def _new_attempt(run: FunctionRun, token: uuid.UUID, now) -> FunctionAttempt:
-    return _attempt_here(token, run=run, number=run.attempt + 1, started_at=now)
-
-
-def _attempt_here(token: uuid.UUID, **fields) -> FunctionAttempt:
-    """An attempt made by this worker process (host and pid, for the operator)."""
-    return FunctionAttempt(claim_token=token, worker_host=HOSTNAME[:255], worker_pid=os.getpid(),
-                           **fields)
-
-
-def _claimed(run: FunctionRun, values: dict, token: uuid.UUID, attempt: FunctionAttempt) -> Claim:
-    """The claim matched the row as read (same status and attempt), so the row now holds exactly
-    the read values plus these: no read back."""
-    for field, value in values.items():
-        setattr(run, field, value)
-    run.attempt += 1
-    run.started_at = run.started_at or attempt.started_at
-    return Claim(ClaimKind.CLAIMED, run, token, attempt)
-
-
-def _skip_duplicate(run: FunctionRun, now) -> Claim:
-    _end_unclaimed(run, RunStatus.SKIPPED, RunReason.IDEMPOTENT_DUPLICATE, now)
-    return Claim(ClaimKind.SKIPPED, run)
-
-
-# ASYNCHRONOUS_CLAIM_COMMIT. On PostgreSQL a claim's COMMIT returns before its WAL reaches the
-# disk (``run_sql.claim_update`` sets ``synchronous_commit`` off for the claim's transaction,
-# only when its UPDATE matched). Safe for a claim, and only a claim: a database crash can lose at
-# most the last moments of such commits, and a lost claim leaves the run `queued` with no
-# attempt row, so it is claimed again (a delivery that already ran it makes it run again: at
-# least once, as with a killed worker). The finish stays synchronous, and WAL is flushed in
-# order, so once a finish is durable its claim is too. Skips and busy marks are not claims and
-# keep the synchronous commit.
+        for field, value in values.items():
+            setattr(run, field, value)
+        attempt = FunctionAttempt.objects.create(
+            run=run, number=run.attempt, claim_token=token, started_at=now,
+            worker_host=HOSTNAME[:255], worker_pid=os.getpid())
+        return Claim(ClaimKind.CLAIMED, run, token, attempt)
 
 
 def lease_expiry(*, spec: FunctionSpec, attempt_started_at, now):
@@ -287,7 +192,7 @@ def function_run_finish(*, run: FunctionRun, claim: Claim, outcome: Outcome, now
         updated = _record(run, claim, outcome, values, attempt_ms, error, now)
     except IntegrityError:
         # Only a success can collide: another run with the same idempotency key succeeded
-        # first. Nothing was written (one statement, or one transaction on SQLite): redo it.
+        # first. Nothing was written (one transaction): record it skipped instead.
         if values["status"] != RunStatus.SUCCEEDED or not run.idempotency_key:
             raise
         values.update(status=RunStatus.SKIPPED, reason=RunReason.IDEMPOTENT_DUPLICATE)
@@ -312,13 +217,7 @@ def _record(run: FunctionRun, claim: Claim, outcome: Outcome, values: dict, atte
     ``run.slot_waiters``. Returns how many run rows matched the claim token (0 or 1)."""
     attempt_values = dict(outcome=outcome.attempt, finished_at=now, duration_ms=attempt_ms,
                           error=error)
-    if connection.vendor == "postgresql":
-        finished, run.slot_waiters = finish_in_one_statement(
-            run_id=run.pk, token=claim.token, run_values=values, attempt_id=claim.attempt.pk,
-            attempt_values=attempt_values)
-        return int(finished)
-    # SQLite (no data-modifying CTEs): one transaction. The run row first, then the attempt: the
-    # same order as the take-back.
+    # The run row first, then the attempt, then the slot: the same order as the take-back.
     with transaction.atomic():
         updated = FunctionRun.objects.filter(
             pk=run.pk, claim_token=claim.token, status=RunStatus.RUNNING

@@ -19,6 +19,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from ledger import conf
+from ledger.claims import function_run_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +80,6 @@ class _Beater:
                 connection.close()  # hold no connection while no run needs beats
 
     def _beat(self, spec, claim) -> bool:
-        from ledger.claims import function_run_heartbeat
-
         self.beats += 1
         try:
             return function_run_heartbeat(

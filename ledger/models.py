@@ -23,7 +23,7 @@ class RunReason(models.TextChoices):
     TIMEOUT = "timeout"  # the function ran past its timeout
     ABANDONED = "abandoned"  # its worker died; the lease expired
     IDEMPOTENT_DUPLICATE = "idempotent-duplicate"  # a run with the same key already succeeded
-    OVERLAP = "overlap"  # the cron's overlap policy refused a run while another was active
+    OVERLAP = "overlap"  # the function's overlap policy refused a run while another was active
     LOCKED = "locked"  # an inline run found the concurrency slot held
     CANCELLED_BY_OPERATOR = "cancelled-by-operator"  # cancelled from the admin or a command
     ENQUEUE_FAILED = "enqueue-failed"  # the broker refused it; the window may be retried
@@ -52,8 +52,8 @@ class FunctionRun(models.Model):
     params = models.JSONField(default=dict, blank=True)
     payload = models.JSONField(default=dict, blank=True)
     inline = models.BooleanField(default=False)
-    # Overlap policy of the cron that made the run (skip, buffer-one, allow-all); applied when
-    # the run is created.
+    # Overlap policy of the run's function (skip, buffer-one, allow-all; ledger.registry.Overlap),
+    # applied when the run is created.
     overlap = models.CharField(max_length=16, blank=True)
     # Which runs count as "the previous run" for the overlap policy: the cron and its params,
     # so a window for one client never skips another client's.
@@ -75,7 +75,6 @@ class FunctionRun(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)  # bounded by the runner (ledger.conf.ERROR_MAX_CHARS)
     result = models.JSONField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-queued_at", "-id"]

@@ -7,6 +7,7 @@ name is registered once: a second registration is an error that says how to fix 
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
 from ledger.exceptions import DuplicateFunction, NonRetryableError, UnknownFunction
 
@@ -17,6 +18,15 @@ KeyFunction = Callable[[dict], str]
 def dispatch_key_of(payload: dict) -> str:
     """Default idempotency key: the dispatch key (one success per function and window)."""
     return str(payload.get("dispatchKey") or "")
+
+
+class Overlap(str, Enum):
+    """What a new dispatched run does while an earlier one of the same function and overlap key
+    (its cron and params) is in progress."""
+
+    SKIP = "skip"  # recorded skipped at once
+    BUFFER_ONE = "buffer-one"  # at most one waits behind the running one; more are skipped
+    ALLOW_ALL = "allow-all"  # every run waits its turn for a concurrency slot
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,7 @@ class FunctionSpec:
       is computed from the payload; "" means one limit for the whole function).
     - ``idempotency_key``: at most one success per key (default: the dispatch key).
     - ``non_retryable``: exception types that fail the run at once.
+    - ``overlap``: the policy for a dispatched run while an earlier one is in progress.
     """
 
     name: str
@@ -43,6 +54,7 @@ class FunctionSpec:
     concurrency_key: KeyFunction | None = None
     idempotency_key: KeyFunction = dispatch_key_of
     non_retryable: tuple[type[BaseException], ...] = field(default=(NonRetryableError,))
+    overlap: Overlap = Overlap.ALLOW_ALL
 
     def __post_init__(self):
         if self.retries < 0:
@@ -81,6 +93,8 @@ def register_function(name: str, func: JobFunction, **controls) -> FunctionSpec:
             f"A function named {name!r} is registered already (by "
             f"{_functions[name].func.__module__}); give the new one another name."
         )
+    if "overlap" in controls:
+        controls["overlap"] = Overlap(controls["overlap"])
     spec = FunctionSpec(name=name, func=func, **controls)
     _functions[name] = spec
     return spec

@@ -23,11 +23,9 @@ from ledger.claims import (
     ClaimKind,
     Outcome,
     function_run_claim,
-    function_run_claim_delivered,
     function_run_finish,
     function_run_take_back,
 )
-from ledger.db import checking_the_connection, select_row
 from ledger.exceptions import RunTimedOut, UnknownFunction
 from ledger.heartbeat import heartbeat
 from ledger.models import AttemptOutcome, FunctionRun, RunReason, RunStatus
@@ -43,21 +41,14 @@ from ledger.services import (
 logger = logging.getLogger(__name__)
 
 
-def execute_run(run_ref: int | str, *, inline: bool = False,
-                function: str | None = None) -> FunctionRun | None:
+def execute_run(run_ref: int | str, *, inline: bool = False) -> FunctionRun | None:
     """Run one attempt of the run if it is ours to run. Never raises for the job's errors.
 
-    ``run_ref`` is the run's task id (how a dispatched run is delivered) or its primary key;
-    ``function``, when the task names it, lets an uncontended delivery claim the run without
-    reading it first (``claims.function_run_claim_delivered``)."""
-    claim = None
-    if function is not None:
-        claim = function_run_claim_delivered(run_ref=run_ref, function=function,
-                                             now=timezone.now())
+    ``run_ref`` is the run's primary key (or, for tasks queued by an earlier version, its task
+    id)."""
+    claim, run = _claim(run_ref, inline=inline)
     if claim is None:
-        claim, run = _claim_after_reading(run_ref, inline=inline)
-        if claim is None:
-            return run
+        return run
     spec = get_function(claim.run.function)
     outcome = _call(spec, claim, inline=inline)
     run = function_run_finish(run=claim.run, claim=claim, outcome=outcome, now=timezone.now())
@@ -65,17 +56,14 @@ def execute_run(run_ref: int | str, *, inline: bool = False,
     return run
 
 
-def _claim_after_reading(run_ref: int | str, *,
-                         inline: bool) -> tuple[Claim | None, FunctionRun | None]:
+def _claim(run_ref: int | str, *, inline: bool) -> tuple[Claim | None, FunctionRun | None]:
     """Read the run and claim it, deciding on the way: a run held by a dead worker is taken
     back, a next attempt due soon is waited for. (None, the run as read) when this delivery does
     not run it."""
-    run = checking_the_connection(
-        select_row, FunctionRun, "task_id" if isinstance(run_ref, str) else "id", run_ref,
-        repeat=True)
+    lookup = {"task_id": run_ref} if isinstance(run_ref, str) else {"pk": run_ref}
+    run = FunctionRun.objects.filter(**lookup).first()
     if run is None:
         return None, None
-    run_id = run.pk
     try:
         spec = get_function(run.function)
     except UnknownFunction as error:
@@ -94,15 +82,14 @@ def _claim_after_reading(run_ref: int | str, *,
             return None, run
         time.sleep(wait)
         now = timezone.now()
-    claim = function_run_claim(run_id=run_id, spec=spec, now=now, inline=inline, run=run)
+    claim = function_run_claim(run_id=run.pk, spec=spec, now=now, inline=inline)
     if claim.kind == ClaimKind.BUSY:
         # The holder may have released the slot before our "waiting" mark committed, and then
         # found nobody to wake: look once more, now that the mark is visible to everyone.
-        claim = function_run_claim(run_id=run_id, spec=spec, now=timezone.now(), inline=inline,
-                                   run=claim.run)
+        claim = function_run_claim(run_id=run.pk, spec=spec, now=timezone.now(), inline=inline)
     if claim.kind != ClaimKind.CLAIMED:
         _log_unclaimed(run, claim)
-        return None, claim.run
+        return None, claim.run or run
     return claim, claim.run
 
 

@@ -8,30 +8,16 @@ late worker or a concurrent sweeper changes nothing it does not own.
 import logging
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from enum import Enum
 
 from django.db import connection, transaction
-from django.db.models import Model
+from django.db.models import Q
 
 from ledger import conf
-from ledger.db import insert_objects, insert_unless_taken
-from ledger.enqueue import (
-    HeldTasks,
-    QueueRows,
-    broker_is_transactional,
-    enqueue_run,
-    send_held,
-)
-from ledger.models import ACTIVE_STATUSES, FunctionRun, RunReason, RunStatus
-from ledger.registry import get_function
+from ledger.enqueue import broker_is_transactional, enqueue_run
+from ledger.models import FunctionRun, RunReason, RunStatus
+from ledger.registry import Overlap, get_function
 
 logger = logging.getLogger(__name__)
-
-
-class Overlap(str, Enum):
-    SKIP = "skip"  # a new run while one is queued or running is recorded skipped
-    BUFFER_ONE = "buffer-one"  # at most one waiting behind the running one
-    ALLOW_ALL = "allow-all"  # every run waits its turn for a concurrency slot
 
 
 @dataclass(frozen=True)
@@ -46,8 +32,7 @@ class RunRequest:
     correlation_id: str = ""
     params: dict = field(default_factory=dict)
     task_id: str | None = None
-    overlap: Overlap = Overlap.ALLOW_ALL
-    overlap_key: str = ""  # default: the cron
+    overlap_key: str = ""  # which runs are "the previous run" (default: the cron)
 
 
 def bounded(text: str, limit: int = conf.ERROR_MAX_CHARS) -> str:
@@ -58,84 +43,33 @@ def bounded(text: str, limit: int = conf.ERROR_MAX_CHARS) -> str:
 # --- creating ------------------------------------------------------------------------------
 
 
-def function_run_create(*, request: RunRequest, now, inline: bool = False,
-                        sent_by_caller: bool = False) -> FunctionRun:
+def function_run_create(*, request: RunRequest, now, inline: bool = False) -> FunctionRun:
     """One run; see ``function_runs_create``."""
-    return function_runs_create(requests=[request], now=now, inline=inline,
-                                sent_by_caller=sent_by_caller)[0]
+    return function_runs_create(requests=[request], now=now, inline=inline)[0]
 
 
-def function_runs_create(*, requests: list[RunRequest], now, inline: bool = False,
-                         sent_by_caller: bool = False) -> list[FunctionRun]:
-    """New runs in one INSERT: ``queued``, or ``skipped``/``overlap`` at once when the overlap
-    policy refuses one. Inline runs are not subject to the overlap policy: they run now or find
-    the concurrency slot held (``skipped``/``locked``), as the rollback path always did.
-
-    ``sent_by_caller``: the caller sends the queued runs itself (``SENT_BY_CALLER``), so they
-    are stamped ``enqueued_at`` now rather than by an UPDATE after."""
+def function_runs_create(*, requests: list[RunRequest], now,
+                         inline: bool = False) -> list[FunctionRun]:
+    """New runs: ``queued``, or ``skipped``/``overlap`` at once when their function's overlap
+    policy (``FunctionSpec.overlap``) refuses one. Inline runs are not subject to the overlap
+    policy: they run now or find the concurrency slot held (``skipped``/``locked``)."""
     runs = [_new_run(request, now, inline) for request in requests]
-    with transaction.atomic(savepoint=False):  # part of the caller's transaction, if any
+    with transaction.atomic():
         governed = [run for run in runs if not inline and run.overlap != Overlap.ALLOW_ALL]
         if governed:
             _overlap_lock(sorted({run.overlap_key for run in governed}))
-            refused = _overlap_refused(governed)
+            refused = _overlap_refused(governed, now)
             for run in governed:
                 if run in refused:
                     run.status, run.reason, run.finished_at = (
                         RunStatus.SKIPPED, RunReason.OVERLAP, now)
-        if sent_by_caller:
-            for run in runs:
-                run.enqueued_at = now if run.status == RunStatus.QUEUED else None
-        insert_objects(runs)
+        FunctionRun.objects.bulk_create(runs)
     for run in runs:
         if run.status == RunStatus.SKIPPED:
             logger.info("run skipped by the overlap policy", extra={
                 "action": "run_skipped_overlap", "run_id": run.pk, "function": run.function,
                 "cron": run.cron, "overlap": run.overlap, "correlation_id": run.correlation_id})
     return runs
-
-
-def function_runs_create_with(*, head: Model, unique_field: str, requests: list[RunRequest],
-                              now) -> list[FunctionRun] | None:
-    """The caller's ``head`` row (a dispatch window) and new runs for ``requests``, written only
-    if no row with head's ``unique_field`` exists: None, with nothing written, when one does.
-    On the ORM broker the queued runs are enqueued too, all committing together (an outbox for
-    free); on Redis the caller pushes them after the commit (``function_runs_enqueue``).
-
-    PostgreSQL, with no overlap policy governing the runs: head, runs and broker rows in one
-    statement (``insert_unless_taken``). Otherwise one transaction of several (SQLite has no
-    data-modifying CTEs; an overlap decision must lock and read before the runs are written).
-    """
-    transactional = broker_is_transactional()
-    if connection.vendor == "postgresql" and all(
-            Overlap(request.overlap) == Overlap.ALLOW_ALL for request in requests):
-        runs = [_new_run(request, now, inline=False) for request in requests]
-        queue = QueueRows()
-        for run in runs:
-            run.enqueued_at = now  # SENT_BY_CALLER
-            if transactional:
-                _send(run, into=queue)
-        return runs if insert_unless_taken(head, conflict_field=unique_field,
-                                           then=[*runs, *queue.rows]) else None
-    with transaction.atomic():
-        if not insert_unless_taken(head, conflict_field=unique_field, then=[]):
-            return None
-        runs = function_runs_create(requests=requests, now=now, sent_by_caller=True)
-        if transactional:
-            function_runs_enqueue(runs=runs)
-    return runs
-
-
-# SENT_BY_CALLER. A dispatch's queued runs are written already stamped ``enqueued_at``: on the
-# ORM broker their task rows commit with them; on Redis the push follows the commit within
-# the same request. A process that dies between that commit and the push leaves them stamped
-# but never sent: the sweeper sends them again once they have waited
-# ``LEDGER_REQUEUE_AFTER_SECONDS`` (``sweeper._due_queued_runs``), as it does for a task Redis
-# lost (a push that fails later than its window can be given back leaves them the same way).
-# Stamping after the push instead
-# cost every Redis dispatch an UPDATE of each run (a new row version and index entries). Runs
-# reopened by a retry of a window whose push failed are stamped the same way
-# (``function_run_reopen``).
 
 
 def _new_run(request: RunRequest, now, inline: bool) -> FunctionRun:
@@ -154,7 +88,7 @@ def _new_run(request: RunRequest, now, inline: bool) -> FunctionRun:
         params=request.params,
         payload=request.payload,
         inline=inline,
-        overlap=Overlap(request.overlap).value,
+        overlap=spec.overlap.value,
         overlap_key=request.overlap_key or request.cron,
         max_attempts=1 if inline else spec.max_attempts,
         queued_at=now,
@@ -173,14 +107,19 @@ def _overlap_lock(overlap_keys: list[str]) -> None:
                                [f"ledger-overlap:{key}"])
 
 
-def _overlap_refused(runs: list[FunctionRun]) -> list[FunctionRun]:
+def _overlap_refused(runs: list[FunctionRun], now) -> list[FunctionRun]:
     """skip: refused while a run of the same function and overlap key is queued or running.
     buffer-one: refused while one is already waiting (queued and never started); a run
-    between two attempts is in progress, not waiting. One query for the whole dispatch."""
+    between two attempts is in progress, not waiting. One query for the whole dispatch.
+
+    A run ``running`` past its lease is not in progress: its worker died and the sweeper takes
+    it back. Counting it would make every later window skip until then (and, for the cron
+    whose function runs the sweeper, for ever)."""
+    alive = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, lease_expires_at__gt=now)
     active = FunctionRun.objects.filter(
+        alive,
         function__in={run.function for run in runs},
         overlap_key__in={run.overlap_key for run in runs},
-        status__in=ACTIVE_STATUSES,
         inline=False,
     ).values_list("function", "overlap_key", "status", "attempt")
     busy, waiting = set(), set()
@@ -194,52 +133,47 @@ def _overlap_refused(runs: list[FunctionRun]) -> list[FunctionRun]:
 
 def function_run_reopen(*, task_id: str, now) -> FunctionRun | None:
     """Take back a run cancelled by a failed enqueue, for a retry of the same window that sends
-    it again itself: queued and stamped sent (``SENT_BY_CALLER``)."""
+    it again: queued, not sent yet."""
     reopened = FunctionRun.objects.filter(
         task_id=task_id, status=RunStatus.CANCELLED, reason=RunReason.ENQUEUE_FAILED
-    ).update(status=RunStatus.QUEUED, reason="", finished_at=None, queued_at=now, enqueued_at=now)
+    ).update(status=RunStatus.QUEUED, reason="", finished_at=None, queued_at=now, enqueued_at=None)
     return FunctionRun.objects.get(task_id=task_id) if reopened else None
 
 
-def function_runs_cancel(*, run_ids, reason: RunReason, now) -> int:
-    """Cancel runs still queued (running ones cannot be stopped from outside)."""
-    return FunctionRun.objects.filter(pk__in=list(run_ids), status=RunStatus.QUEUED).update(
+def function_runs_cancel(*, run_ids, reason: RunReason, now, unsent_only: bool = False) -> int:
+    """Cancel runs still queued (running ones cannot be stopped from outside); with
+    ``unsent_only``, only those never handed to the broker."""
+    runs = FunctionRun.objects.filter(pk__in=list(run_ids), status=RunStatus.QUEUED)
+    if unsent_only:
+        runs = runs.filter(enqueued_at__isnull=True)
+    return runs.update(
         status=RunStatus.CANCELLED, reason=reason, finished_at=now, enqueued_at=None
     )
 
 
 def function_run_send(*, run: FunctionRun, now) -> None:
-    """Hand the run to the broker (again). Raises the broker's error.
+    """Hand the run to the broker (again) and stamp it sent. Raises the broker's error.
 
     On the ORM broker the task row and ``enqueued_at`` commit together; on Redis the push comes
     first, so a crash in between leaves ``enqueued_at`` empty and the sweeper sends it again
     (a duplicate delivery finds nothing to claim)."""
     with transaction.atomic() if broker_is_transactional() else nullcontext():
-        _send(run)
+        enqueue_run(run.pk, task_name=run.task_id or f"run:{run.pk}",
+                    timeout_seconds=get_function(run.function).timeout_seconds)
         FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(enqueued_at=now)
 
 
-def function_runs_enqueue(*, runs: list[FunctionRun]) -> None:
-    """Hand a dispatch's queued runs, stamped sent when written (``SENT_BY_CALLER``), to the
-    broker. ORM broker: inside the caller's transaction. Redis: after the commit, all in one
-    push (``send_held``); the caller then marks its window. Raises the broker's error."""
-    held = HeldTasks()
+def function_runs_send(*, runs: list[FunctionRun], now) -> list[FunctionRun]:
+    """Send each of ``runs`` that is queued, in order; the runs sent. On the ORM broker call it
+    inside the transaction that wrote them: all commit together or none. On Redis a refusal
+    part-way raises with the runs before it sent: the caller cancels the others."""
+    sent = []
     for run in runs:
         if run.status == RunStatus.QUEUED:
-            _send(run, into=held)
-    send_held(held)
-
-
-def _send(run: FunctionRun, *, into: HeldTasks | None = None) -> None:
-    """A run with a task id (a dispatched run) is delivered by it, known before the row is
-    written (``function_runs_create_with``); any other by its primary key."""
-    enqueue_run(run.task_id or run.pk, function=run.function,
-                task_name=run.task_id or f"run:{run.pk}", timeout_seconds=_timeout(run),
-                into=into)
-
-
-def _timeout(run: FunctionRun) -> int:
-    return get_function(run.function).timeout_seconds
+            function_run_send(run=run, now=now)
+            run.enqueued_at = now
+            sent.append(run)
+    return sent
 
 
 # --- waiting for a slot --------------------------------------------------------------------

@@ -6,14 +6,13 @@ run is no longer running under a live lease is stale: the next claimant deletes 
 so a dead worker never holds a slot past its lease. Call these inside the claim's transaction.
 
 A run that finds every slot held marks them (``waiters``) so the release knows to wake it; a
-release of an unmarked slot looks for no waiting run. A try is one ``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL, SQLite >= 3.24): a taken slot
-leaves the transaction usable, so no savepoint per try.
+release of an unmarked slot looks for no waiting run. A try is an INSERT in a savepoint: a taken
+slot is the unique constraint's ``IntegrityError``, and the claim's transaction goes on.
 """
 
-from django.db import connection
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from ledger.db import hot_cursor
 from ledger.models import ConcurrencySlot, FunctionRun, RunStatus
 
 
@@ -47,30 +46,22 @@ def slot_mark_waiters(*, run: FunctionRun) -> bool:
 
 
 def slot_release(*, run_id: int) -> bool:
-    """Release the run's slot; True when a waiting run had marked it (wake one)."""
-    qn = connection.ops.quote_name
-    meta = ConcurrencySlot._meta
-    with connection.cursor() as cursor:
-        # DELETE ... RETURNING: PostgreSQL, SQLite >= 3.35.
-        cursor.execute(
-            f"DELETE FROM {qn(meta.db_table)} WHERE {qn(meta.get_field('run').column)} = %s "
-            f"RETURNING {qn(meta.get_field('waiters').column)}",
-            [run_id],
-        )
-        return any(bool(waiters) for (waiters,) in cursor.fetchall())
+    """Release the run's slot; True when a waiting run had marked it (wake one).
+
+    The slot row is locked before it is read, so a claim marking it meanwhile either commits
+    first (its mark is read here) or finds the row gone and claims again."""
+    held = ConcurrencySlot.objects.select_for_update().filter(run_id=run_id)
+    waiters = any(held.values_list("waiters", flat=True))
+    held.delete()
+    return waiters
 
 
 def _try_insert(run: FunctionRun, number: int, now) -> bool:
     """True when the slot row was inserted; False when (function, key, slot) is taken."""
-    meta = ConcurrencySlot._meta
-    qn = connection.ops.quote_name
-    columns = ", ".join(qn(meta.get_field(name).column)
-                        for name in ("function", "key", "slot", "run", "acquired_at", "waiters"))
-    with hot_cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT DO NOTHING",
-            [run.function, run.concurrency_key, number, run.pk,
-             connection.ops.adapt_datetimefield_value(now), False],
-        )
-        return cursor.rowcount == 1
+    try:
+        with transaction.atomic():
+            ConcurrencySlot.objects.create(function=run.function, key=run.concurrency_key,
+                                           slot=number, run=run, acquired_at=now)
+    except IntegrityError:
+        return False
+    return True

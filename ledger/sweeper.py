@@ -1,6 +1,7 @@
 """The sweeper: no run stuck in ``running``, no run lost by a broker, nothing kept forever.
 
-Runs from ``background-maintenance`` and on its own Django-Q schedule every minute. Each pass
+Runs as a maintenance step: on the ledger's own Django-Q schedule every minute
+(``ledger.tasks.sweep``) and from ``background-maintenance``. Each pass
 is bounded and idle-cheap: a few indexed queries when there is nothing to do.
 """
 
@@ -18,7 +19,9 @@ from ledger.services import function_run_send
 
 logger = logging.getLogger(__name__)
 BATCH = 200
-SETTLE_SECONDS = 5
+# A run never started and just created is sent by its dispatch (on Redis after the commit,
+# within the broker's timeouts); the sweeper leaves it alone this long.
+SETTLE_SECONDS = 30
 
 
 def ledger_sweep(*, now) -> dict:
@@ -54,9 +57,8 @@ def _due_queued_runs(now):
         lost_after += Conf.RETRY or 0
     due |= Q(enqueued_at__lte=now - timedelta(seconds=lost_after))
     queued = FunctionRun.objects.filter(status=RunStatus.QUEUED, inline=False)
-    # A run just created by a dispatch is sent by that dispatch; give it a moment.
-    settle = now - timedelta(seconds=SETTLE_SECONDS)
-    return queued.filter(due, queued_at__lte=settle).order_by("queued_at")[:BATCH]
+    settled = Q(attempt__gt=0) | Q(queued_at__lte=now - timedelta(seconds=SETTLE_SECONDS))
+    return queued.filter(due, settled).order_by("queued_at")[:BATCH]
 
 
 def _send(run: FunctionRun, now) -> int:

@@ -101,12 +101,15 @@ def database_options(**variables) -> str:
     return result.stdout.strip()
 
 
-def test_settings__postgresql_prepares_hot_statements_unless_turned_off():
+def test_settings__postgresql_connections_are_persistent_and_health_checked():
+    """No prepared statements (safe behind any pooler); persistent connections checked before
+    reuse, so a restarted database costs a failed check, not a failed request."""
     url = "postgres://postgres@127.0.0.1:5432/anything"
-    assert "prepare_threshold" in database_options(DATABASE_URL=url)
-    assert "prepare_threshold" not in database_options(DATABASE_URL=url,
-                                                        DATABASE_PREPARED_STATEMENTS="false")
-    assert "DATABASE_PREPARED_STATEMENTS" in settings_error(DATABASE_URL=url,
-                                                            DATABASE_PREPARED_STATEMENTS="maybe")
-    # SQLite's driver takes no such option (a qcluster on SQLite must still start).
-    assert "prepare_threshold" not in database_options(DATABASE_URL="sqlite:////tmp/x.sqlite3")
+    assert "prepare_threshold" not in database_options(DATABASE_URL=url)
+    code = ("import dispatch_project.settings as s; d = s.DATABASES['default']; "
+            "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SECRET_KEY": "k" * 40, "DATABASE_URL": url},
+        capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["600", "True"], result.stderr

@@ -28,6 +28,11 @@ def fresh(run: FunctionRun) -> FunctionRun:
     return FunctionRun.objects.get(pk=run.pk)
 
 
+def stored_row(run: FunctionRun) -> dict:
+    """Every column of the run as stored: two reads compare equal when nothing was written."""
+    return FunctionRun.objects.values().get(pk=run.pk)
+
+
 def attempts(run: FunctionRun) -> list[FunctionAttempt]:
     return list(FunctionAttempt.objects.filter(run_id=run.pk).order_by("number"))
 

@@ -89,6 +89,12 @@ TEST_JOBS = {
     "t-keyed": (ok, {"timeout_seconds": 20, "retries": 0, "concurrency_limit": 1,
                      "concurrency_key": _key}),
     "t-slow": (slow, {"timeout_seconds": 20, "retries": 0}),
+    # The overlap policies, each on a function of its own (a function's control).
+    "t-slow-skip": (slow, {"timeout_seconds": 20, "retries": 0, "overlap": "skip"}),
+    "t-slow-buffer-one": (slow, {"timeout_seconds": 20, "retries": 0, "overlap": "buffer-one"}),
+    "t-flaky-buffer-one": (fail_then_succeed, {"timeout_seconds": 5, "retries": 2,
+                                               "backoff_base_seconds": 1.0,
+                                               "overlap": "buffer-one"}),
 }
 
 

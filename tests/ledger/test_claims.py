@@ -1,9 +1,11 @@
 """The lease lifecycle in-process: claim by compare-and-set, heartbeat, fenced finish, take-back."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ledger import conf
@@ -18,7 +20,13 @@ from ledger.claims import (
 )
 from ledger.models import AttemptOutcome, ConcurrencySlot, FunctionRun, RunReason, RunStatus
 from ledger.registry import get_function
-from tests.ledger.helpers import attempts, fresh, run_create
+from tests.ledger.helpers import (
+    attempts,
+    fresh,
+    run_create,
+    stored_row,
+    wait_until_another_backend_waits_for_us,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -45,11 +53,9 @@ def test_claim__second_delivery_finds_nothing_and_records_nothing():
     """A second claim of a running run returns NOTHING and leaves the row as it was."""
     run = run_create("t-ok")
     claim(run)
-    before = fresh(run)
+    before = stored_row(run)
     assert claim(run).kind == ClaimKind.NOTHING
-    after = fresh(run)
-    assert (after.attempt, after.claim_token, after.updated_at) == (
-        before.attempt, before.claim_token, before.updated_at)
+    assert stored_row(run) == before
     assert len(attempts(run)) == 1
 
 
@@ -159,3 +165,108 @@ def test_idempotency__second_run_of_a_key_is_skipped_and_the_database_refuses_tw
     assert fresh(second).reason == RunReason.IDEMPOTENT_DUPLICATE
     with pytest.raises(IntegrityError), transaction.atomic():
         FunctionRun.objects.filter(pk=second.pk).update(status=RunStatus.SUCCEEDED, reason="")
+
+
+def test_claim__taken_back_run__claimed_again_as_the_next_attempt():
+    """A run taken back and queued again after its first claim is claimed again, as attempt 2."""
+    run = run_create("t-hang-once")
+    claim(run)
+    function_run_take_back(run=fresh(run), now=timezone.now() + timedelta(hours=1))
+    later = timezone.now() + timedelta(hours=1, seconds=1)
+    got = claim(run, now=later)
+    assert got.kind == ClaimKind.CLAIMED and got.run.attempt == 2
+    assert [a.number for a in attempts(run)] == [1, 2]
+    assert ConcurrencySlot.objects.get().run_id == run.pk
+
+
+def test_claim__duplicate_of_a_success__skipped_with_no_attempt_and_no_slot_left():
+    """A run whose idempotency key already succeeded ends skipped, with no attempt and no slot."""
+    first = run_create("t-ok", {"dispatchKey": "k:dup"})
+    got = claim(first)
+    function_run_finish(run=got.run, claim=got, now=timezone.now(),
+                        outcome=Outcome(AttemptOutcome.SUCCEEDED))
+    second = run_create("t-ok", {"dispatchKey": "k:dup"})
+    assert claim(second).kind == ClaimKind.SKIPPED
+    stored = fresh(second)
+    assert (stored.status, stored.reason, stored.attempt) == (
+        RunStatus.SKIPPED, RunReason.IDEMPOTENT_DUPLICATE, 0)
+    assert attempts(second) == [] and not ConcurrencySlot.objects.exists()
+
+
+def test_claim__duplicate_whose_slot_is_held__skipped_rather_than_left_waiting():
+    """A duplicate never waits for a slot: it ends skipped even while another run holds it."""
+    done = run_create("t-limited", {"dispatchKey": "k:held"})
+    got = claim(done)
+    function_run_finish(run=got.run, claim=got, now=timezone.now(),
+                        outcome=Outcome(AttemptOutcome.SUCCEEDED))
+    holder = run_create("t-limited", {"dispatchKey": "k:other"})
+    assert claim(holder).kind == ClaimKind.CLAIMED
+    duplicate = run_create("t-limited", {"dispatchKey": "k:held"})
+    assert claim(duplicate).kind == ClaimKind.SKIPPED
+    assert fresh(duplicate).reason == RunReason.IDEMPOTENT_DUPLICATE
+    assert ConcurrencySlot.objects.get().waiters is False  # nobody marked as waiting
+
+
+@pytest.mark.django_db(transaction=True)
+def test_finish__idempotency_key_won_by_another_run_meanwhile__skipped_duplicate():
+    """Both claimed before either succeeded: the later success is recorded as a duplicate."""
+    first = run_create("t-ok", {"dispatchKey": "k:race"})
+    second = run_create("t-ok", {"dispatchKey": "k:race"})
+    FunctionRun.objects.filter(pk=second.pk).update(concurrency_key="other")  # not BUSY
+    second = fresh(second)
+    got_first, got_second = claim(first), claim(second)
+    function_run_finish(run=got_first.run, claim=got_first, now=timezone.now(),
+                        outcome=Outcome(AttemptOutcome.SUCCEEDED))
+    done = function_run_finish(run=got_second.run, claim=got_second, now=timezone.now(),
+                               outcome=Outcome(AttemptOutcome.SUCCEEDED))
+    assert (done.status, done.reason) == (RunStatus.SKIPPED, RunReason.IDEMPOTENT_DUPLICATE)
+    assert attempts(second)[0].outcome == AttemptOutcome.SUCCEEDED
+    assert not ConcurrencySlot.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_finish__taken_back_meanwhile__writes_nothing_and_keeps_the_new_holders_slot():
+    """Fenced: a finish whose token is gone touches neither the run, the attempt nor a slot."""
+    run = run_create("t-hang-once", {"counter": "/dev/null"})
+    got = claim(run)
+    function_run_take_back(run=fresh(run), now=timezone.now() + timedelta(hours=1))
+    again = claim(run, now=timezone.now() + timedelta(hours=1, seconds=1))
+    assert again.kind == ClaimKind.CLAIMED
+    late = function_run_finish(run=got.run, claim=got, now=timezone.now(),
+                               outcome=Outcome(AttemptOutcome.SUCCEEDED))
+    assert (late.status, late.claim_token) == (RunStatus.RUNNING, again.token)
+    first, second = attempts(run)
+    assert (first.outcome, second.outcome) == (AttemptOutcome.ABANDONED, AttemptOutcome.RUNNING)
+    assert ConcurrencySlot.objects.get().run_id == run.pk
+
+
+@pytest.mark.django_db(transaction=True)  # a real thread with its own connection
+def test_claim__that_waited_for_a_release__records_its_start_after_that_release():
+    """A claim whose slot INSERT waits for the holder's uncommitted release (PostgreSQL), or whose
+    transaction waits for the writer (SQLite), starts its attempt after the release committed,
+    so the ledger never shows the two attempts overlapping."""
+    holder, waiting = run_create("t-limited"), run_create("t-limited")
+    claim(holder)
+    asked_at = timezone.now()  # the claimant's clock read before it waits
+    got = {}
+
+    def claim_in_thread():
+        try:
+            got["claim"] = claim(waiting, now=asked_at)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        ConcurrencySlot.objects.filter(run=holder).delete()  # the finish's release, uncommitted
+        thread = threading.Thread(target=claim_in_thread)
+        thread.start()
+        if connection.vendor == "postgresql":
+            wait_until_another_backend_waits_for_us()  # the claim's slot INSERT
+        else:  # SQLite: the claim waits for the writer's lock, which nothing here can observe
+            time.sleep(0.5)
+        released_at = timezone.now()
+    thread.join(timeout=20)
+    assert got["claim"].kind == ClaimKind.CLAIMED
+    [attempt] = attempts(waiting)
+    assert attempt.started_at >= released_at > asked_at
+    assert fresh(waiting).started_at == attempt.started_at

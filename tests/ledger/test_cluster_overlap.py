@@ -14,7 +14,7 @@ from django.utils import timezone
 from cron.registry import CronDefinition, CronFunction, register_cron, unregister_cron
 from cron.services import Mode, Source, Trigger, cron_trigger
 from ledger.models import FunctionAttempt, FunctionRun, RunReason, RunStatus
-from ledger.services import Overlap
+from ledger.registry import Overlap
 from tests.cluster import qcluster
 from tests.ledger.conftest import sweeping_poll
 from tests.ledger.helpers import fresh
@@ -31,9 +31,9 @@ def overlap_cron():
         name = f"t-overlap-{overlap.value}"
         names.append(name)
         return register_cron(CronDefinition(
-            name=name, route=name, functions=(CronFunction("t-slow", "t-slow"),),
+            name=name, route=name,
+            functions=(CronFunction(f"t-slow-{overlap.value}", "t-slow"),),
             window_seconds=WINDOW_SECONDS, schedule="* * * * *", use_queue_default=True,
-            overlap=overlap,
         ))
 
     yield make

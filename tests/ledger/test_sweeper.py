@@ -113,10 +113,13 @@ def test_schedule_sync__creates_every_minute_schedule_idempotently():
 
 
 def test_sweep_task__is_importable_and_sweeps():
-    """The schedule's function path resolves and runs a sweep."""
+    """The schedule's function path resolves and runs every maintenance step, the sweep first."""
     from pydoc import locate
 
-    assert locate("ledger.tasks.sweep")() == {"retried": 0, "abandoned": 0, "resent": 0}
+    result = locate("ledger.tasks.sweep")()
+    assert result["runs"] == {"retried": 0, "abandoned": 0, "resent": 0}
+    assert {"webhookLeases", "webhookDrain", "windowsSettled"} <= set(result)
+    assert "errors" not in result
 
 
 def test_check_e001__retry_not_above_longest_delivery_fails():
