@@ -34,14 +34,3 @@ def emergency_fallback(cron: CronDefinition) -> bool:
 
 def window_retention_days() -> int:
     return getattr(settings, "CRON_DISPATCH_WINDOW_RETENTION_DAYS", 30)
-
-
-# A Redis dispatch writes its window ``enqueued`` in the commit that writes its runs, then pushes
-# (cron.services.HANDED_OVER_AT_COMMIT). A push that fails within GIVE_BACK_SECONDS of that
-# commit gives the window back (``enqueue-failed``, runs cancelled, 503: a retry dispatches); one
-# that fails later, from a broker that took the connection and then hung, leaves the window
-# handed over and its runs to the ledger's sweeper.
-GIVE_BACK_SECONDS = 10
-# A window another process read ``enqueued`` from the database is answered from memory only once
-# it can no longer be given back, with a margin for a give-back's own statement and for clocks.
-TRUST_READ_WINDOW_AFTER_SECONDS = GIVE_BACK_SECONDS + 5

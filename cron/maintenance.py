@@ -1,10 +1,47 @@
-"""The cron app's maintenance step, run by ``background-maintenance``:
-``dispatch_windows_prune``, windows past retention go, in one bounded batch."""
+"""The cron app's maintenance steps, run by the ledger's sweeper and ``background-maintenance``:
+windows left ``dispatching`` are settled, windows past retention pruned."""
 
+import logging
 from datetime import timedelta
 
 from cron import conf
-from cron.models import DispatchWindow
+from cron.models import DispatchWindow, WindowStatus
+from ledger.models import FunctionRun, RunStatus
+from ledger.services import function_runs_send
+
+logger = logging.getLogger(__name__)
+# A Redis dispatch pushes within a request (a few seconds at most, with the broker's own
+# timeouts); a window ``dispatching`` for longer than this lost its process.
+SETTLE_AFTER_SECONDS = 60
+SETTLE_BATCH = 100
+
+
+def dispatch_windows_settle(*, now) -> dict:
+    """Windows left ``dispatching`` by a process that died between its commit and its pushes:
+    send their runs that were never sent, then mark them ``enqueued`` (compare-and-set). A
+    broker that still refuses leaves the window for the next pass."""
+    stale = DispatchWindow.objects.filter(
+        status=WindowStatus.DISPATCHING,
+        updated_at__lt=now - timedelta(seconds=SETTLE_AFTER_SECONDS),
+    ).order_by("updated_at")[:SETTLE_BATCH]
+    settled = failed = 0
+    for window in stale:
+        unsent = FunctionRun.objects.filter(task_id__in=window.task_ids, status=RunStatus.QUEUED,
+                                            enqueued_at__isnull=True).order_by("pk")
+        try:
+            function_runs_send(runs=list(unsent), now=now)
+        except Exception:
+            logger.exception("could not send a stale window's runs", extra={
+                "action": "cron_window_settle_failed", "dispatch_key": window.dispatch_key})
+            failed += 1
+            continue
+        settled += DispatchWindow.objects.filter(
+            pk=window.pk, status=WindowStatus.DISPATCHING).update(
+            status=WindowStatus.ENQUEUED, updated_at=now)
+    if settled:
+        logger.warning("settled windows left dispatching", extra={
+            "action": "cron_windows_settled", "count": settled})
+    return {"settled": settled, "failed": failed}
 
 
 def dispatch_windows_prune(*, now, batch_size: int = 500) -> int:

@@ -4,8 +4,8 @@ from django.db import models
 class WindowStatus(models.TextChoices):
     """Whether the window's work was handed over; never whether it finished (the ledger says)."""
 
-    # Claimed, the enqueue in progress. Not written since a window is ``enqueued`` from the
-    # commit that writes its runs (cron.services.HANDED_OVER_AT_COMMIT); CONTRACT.md lists it.
+    # Claimed with its runs; the Redis pushes in progress (the ORM broker commits the window
+    # ``enqueued`` with its tasks). Maintenance settles one left behind by a dead process.
     DISPATCHING = "dispatching"
     ENQUEUED = "enqueued"  # every function was handed to the broker
     ENQUEUE_FAILED = "enqueue-failed"  # the broker refused; a retry in the window takes it over

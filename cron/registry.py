@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 
 from croniter import croniter
 
-from ledger.services import Overlap
-
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
@@ -44,7 +42,6 @@ class CronDefinition:
     use_queue_default: bool = False
     setting_prefix: str = ""
     force_inline_switch: bool = False
-    overlap: Overlap = Overlap.SKIP
     description: str = ""
     params_doc: dict = field(default_factory=dict, compare=False, hash=False)
 

@@ -23,7 +23,13 @@ def outcome_body(outcome: TriggerOutcome) -> tuple[int, dict]:
         "dispatch": outcome.payload,
     }
     if outcome.mode == Mode.DISPATCH_ONLY:
-        return 202, {**body, "taskIds": outcome.task_ids}
+        body.update(taskIds=outcome.task_ids, runs=[_run_summary(run) for run in outcome.runs])
+        if outcome.enqueued:
+            return 202, body
+        # The window is taken but every run was refused by its function's overlap policy
+        # (an earlier run is still in progress): nothing was handed over, so no 202.
+        reasons = sorted({run.reason for run in outcome.runs})
+        return 200, {**body, "skipped": True, "reason": ",".join(reasons)}
     if outcome.mode == Mode.DUPLICATE:
         window = outcome.window
         body["existingDispatch"] = {
@@ -42,11 +48,8 @@ def outcome_body(outcome: TriggerOutcome) -> tuple[int, dict]:
 def _inline_body(outcome: TriggerOutcome, body: dict) -> tuple[int, dict]:
     if outcome.enqueue_error:
         body["enqueueError"] = outcome.enqueue_error
-    body["runs"] = [
-        {"function": run.function, "runId": run.pk, "status": run.status,
-         "reason": run.reason, "durationMs": run.duration_ms}
-        for run in outcome.runs
-    ]
+    body["runs"] = [{**_run_summary(run), "durationMs": run.duration_ms}
+                    for run in outcome.runs]
     failed = [run for run in outcome.runs if run.status == RunStatus.FAILED]
     if failed:
         body.update(
@@ -64,6 +67,11 @@ def _inline_body(outcome: TriggerOutcome, body: dict) -> tuple[int, dict]:
     for key, value in merged.items():
         body.setdefault(key, value)  # the contract's own keys are never overwritten
     return 200, body
+
+
+def _run_summary(run) -> dict:
+    return {"function": run.function, "runId": run.pk, "status": run.status,
+            "reason": run.reason}
 
 
 def _first_line(text: str) -> str:

@@ -5,8 +5,6 @@ from django.db import connection
 from django.test import Client
 from django_q.conf import Conf
 
-from cron.known_windows import known_windows_forget
-from webhooks.doorbell import doorbell_forget
 from cron.registry import CronDefinition, CronFunction, register_cron, unregister_cron
 from ledger.enqueue import broker
 from ledger.registry import register_function, unregister_function
@@ -20,9 +18,6 @@ def on_postgres() -> bool:
 
 def on_redis() -> bool:
     return bool(Conf.REDIS) and not Conf.ORM
-
-
-
 
 @pytest.fixture
 def cron_client():
@@ -78,17 +73,6 @@ def make_cron(make_function):
     yield make
     for name in names:
         unregister_cron(name)
-
-
-@pytest.fixture(autouse=True)
-def _forget_known_windows():
-    """Each test's database starts empty; so must this process's memory of its windows and of
-    a waiting drain."""
-    known_windows_forget()
-    doorbell_forget()
-    yield
-    known_windows_forget()
-    doorbell_forget()
 
 
 @pytest.fixture(autouse=True)
