@@ -8,6 +8,7 @@ other's messages. An outbound email only moves rollups forward (jobs/outbound.py
 
 from datetime import datetime, timedelta
 
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q, Value
 from django.db.models.functions import Lower
 
@@ -24,7 +25,6 @@ from jobs.models import (
     PauseReason,
     Sentiment,
 )
-from ledger.db import insert_or_nothing
 
 STATUS_RANK = {LeadStatus.NEW: 0, LeadStatus.REPLIED: 1, LeadStatus.INTERESTED: 2,
                LeadStatus.MEETING_BOOKED: 3}
@@ -38,21 +38,8 @@ def leads_by_email(*, client: Client, email: str):
         client=client, email_lower=Lower(Value(email)))
 
 
-def campaign_upsert(*, client: Client, bison_campaign_id: str, name: str,
-                    cache: dict | None = None) -> EmailCampaign:
-    """The client's campaign, created once, its name kept current. With ``cache`` (one drain's,
-    EventContext.cache), a campaign already seen with this name costs no statement."""
-    key = ("campaign", client.pk, bison_campaign_id)
-    cached = cache.get(key) if cache is not None else None
-    if cached is not None and (not name or cached.name == name):
-        return cached
-    campaign = _campaign_upsert(client=client, bison_campaign_id=bison_campaign_id, name=name)
-    if cache is not None:
-        cache[key] = campaign
-    return campaign
-
-
-def _campaign_upsert(*, client: Client, bison_campaign_id: str, name: str) -> EmailCampaign:
+def campaign_upsert(*, client: Client, bison_campaign_id: str, name: str) -> EmailCampaign:
+    """The client's campaign, created once, its name kept current."""
     campaign, created = EmailCampaign.objects.get_or_create(
         client=client, bison_campaign_id=bison_campaign_id, defaults={"name": name})
     if not created and name and campaign.name != name:
@@ -84,15 +71,15 @@ def lead_find_or_create_locked(*, client: Client, email: str, first_name: str = 
 
 def message_record(*, lead: Lead, provider_field: str, provider_id: str,
                    values: dict) -> tuple[Message, bool]:
-    """The message with this provider id, created once (one INSERT ... ON CONFLICT DO NOTHING,
-    no savepoint). A repeat merges only the sentiment upward (a LEAD_INTERESTED after its
-    LEAD_REPLIED marks the same reply interested)."""
-    campaign = values.get("campaign")
-    row = {"sentiment": "", "subject": "", "body": "", **values, "lead": lead.pk,
-           "campaign": campaign.pk if campaign else None, provider_field: provider_id}
-    pk = insert_or_nothing(Message, row, conflict_field=provider_field)
-    if pk is not None:
-        return Message(pk=pk, lead=lead, **values, **{provider_field: provider_id}), True
+    """The message with this provider id, created once (the unique provider id decides). A
+    repeat merges only the sentiment upward (a LEAD_INTERESTED after its LEAD_REPLIED marks the
+    same reply interested)."""
+    try:
+        with transaction.atomic():
+            return Message.objects.create(lead=lead, **values,
+                                          **{provider_field: provider_id}), True
+    except IntegrityError:
+        pass
     message = Message.objects.get(**{provider_field: provider_id})
     sentiment = values.get("sentiment", "")
     if SENTIMENT_RANK[sentiment] > SENTIMENT_RANK[message.sentiment]:

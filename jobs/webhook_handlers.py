@@ -43,11 +43,9 @@ def _client(event: EventContext) -> Client:
     workspace_id = provider_id(section(event.payload, "event").get("workspace_id"))
     if not workspace_id:
         raise MissingProviderField(f"{event.event_type} without event.workspace_id")
-    key = ("client", workspace_id)
-    client = event.cache.get(key) or client_by_workspace(workspace_id=workspace_id)
+    client = client_by_workspace(workspace_id=workspace_id)
     if client is None:
         raise UnknownWorkspace(f"no Client has emailbison_workspace_id={workspace_id!r} yet")
-    event.cache[key] = client
     return client
 
 
@@ -73,7 +71,7 @@ def _campaign(event: EventContext, client: Client):
     if not campaign_id:
         return None
     return services.campaign_upsert(client=client, bison_campaign_id=campaign_id,
-                                    name=_text(campaign.get("name"), 255), cache=event.cache)
+                                    name=_text(campaign.get("name"), 255))
 
 
 def produced(lead: Lead | None, message: Message | None = None, **extra) -> dict:

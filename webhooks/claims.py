@@ -1,21 +1,20 @@
 """Claiming events: one drainer per event, a token and a lease, finishes fenced by the token.
 
-- PostgreSQL: ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING``;
-  concurrent drainers skip each other's rows instead of waiting or double-claiming.
-- SQLite: one ``UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING`` in an IMMEDIATE
-  transaction (Django's select_for_update is a no-op there; the write lock serialises claims).
-Both read the partial index on due pending rows. A claim counts an attempt, so a drainer that
-dies mid-batch has used one: the rescue sends the event back, or fails it after max_attempts.
+A claim locks the oldest due pending rows with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL:
+concurrent drainers skip each other's rows instead of waiting or double-claiming; SQLite: the
+IMMEDIATE transaction's write lock serialises claims, and ``select_for_update`` is a no-op), then
+marks them ``processing`` in one UPDATE, in one transaction. Both read the partial index on due
+pending rows. A claim counts an attempt, so a drainer that dies mid-batch has used one: the
+rescue sends the event back, or fails it after max_attempts.
 """
 
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
-from django.utils.dateparse import parse_datetime
 
 from webhooks import conf
 from webhooks.models import EventStatus, WebhookEvent
@@ -33,62 +32,33 @@ class ClaimedEvent:
     claim_token: uuid.UUID
 
 
-def _prep(field: str, value):
-    return WebhookEvent._meta.get_field(field).get_db_prep_value(value, connection)
-
-
-RETURNED = "id, event_type, dedupe_key, raw_body, attempts, max_attempts, received_at"
-
-
-def _claim_sql(*, only_ids: bool) -> str:
-    table = connection.ops.quote_name(WebhookEvent._meta.db_table)
-    postgres = connection.vendor == "postgresql"
-    only = ""
-    if only_ids:
-        only = "AND id = ANY(%s)" if postgres else "AND id IN (SELECT value FROM json_each(%s))"
-    due = (f"SELECT id FROM {table} WHERE status = 'pending' AND next_attempt_at <= %s {only} "
-           "ORDER BY next_attempt_at, id LIMIT %s")
-    assign = ("status = 'processing', claim_token = %s, claimed_by = %s, lease_expires_at = %s, "
-              "attempts = attempts + 1")
-    if postgres:
-        returned = ", ".join(f"e.{column}" for column in RETURNED.split(", "))
-        return (f"UPDATE {table} AS e SET {assign} FROM ({due} FOR UPDATE SKIP LOCKED) AS due "
-                f"WHERE e.id = due.id RETURNING {returned}")
-    return (f"UPDATE {table} SET {assign} WHERE id IN ({due}) AND status = 'pending' "
-            f"RETURNING {RETURNED}")
-
-
 def webhook_events_claim(*, now: datetime, limit: int, worker: str,
                          lease_seconds: int | None = None,
                          event_ids: list[int] | None = None) -> list[ClaimedEvent]:
     """Claim up to ``limit`` due pending events (oldest due first) for ``worker``."""
     token = uuid.uuid4()
     lease = now + timedelta(seconds=lease_seconds or conf.lease_seconds())
-    params = [_prep("claim_token", token), worker[:128], _prep("lease_expires_at", lease),
-              _prep("next_attempt_at", now)]
+    due = WebhookEvent.objects.filter(status=EventStatus.PENDING, next_attempt_at__lte=now)
     if event_ids is not None:
-        if connection.vendor == "postgresql":
-            params.append(list(event_ids))
-        else:
-            params.append("[" + ",".join(str(int(i)) for i in event_ids) + "]")
-    params.append(int(limit))
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_claim_sql(only_ids=event_ids is not None), params)
-        rows = cursor.fetchall()
-    claimed = [
-        ClaimedEvent(id=row[0], event_type=row[1], dedupe_key=row[2], raw_body=bytes(row[3]),
-                     attempts=row[4], max_attempts=row[5],
-                     received_at=_as_datetime(row[6]), claim_token=token)
-        for row in rows
+        due = due.filter(pk__in=list(event_ids))
+    with transaction.atomic():
+        rows = list(
+            due.select_for_update(skip_locked=True)
+            .order_by("next_attempt_at", "id")
+            .values_list("id", "event_type", "dedupe_key", "raw_body", "attempts",
+                         "max_attempts", "received_at")[:limit]
+        )
+        if rows:
+            WebhookEvent.objects.filter(pk__in=[row[0] for row in rows]).update(
+                status=EventStatus.PROCESSING, claim_token=token, claimed_by=worker[:128],
+                lease_expires_at=lease, attempts=F("attempts") + 1)
+    return [
+        ClaimedEvent(id=pk, event_type=event_type, dedupe_key=dedupe_key,
+                     raw_body=bytes(raw_body), attempts=attempts + 1, max_attempts=max_attempts,
+                     received_at=received_at, claim_token=token)
+        for pk, event_type, dedupe_key, raw_body, attempts, max_attempts, received_at
+        in sorted(rows)
     ]
-    return sorted(claimed, key=lambda event: event.id)
-
-
-def _as_datetime(value) -> datetime:
-    """SQLite hands RETURNING datetimes back as text (stored in UTC)."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return parse_datetime(value).replace(tzinfo=UTC)
 
 
 def backoff_seconds(attempts: int, *, rng: random.Random | None = None) -> float:

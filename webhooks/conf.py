@@ -49,6 +49,10 @@ def doorbell_batch_size() -> int:
     return int(getattr(settings, "WEBHOOK_DOORBELL_BATCH_SIZE", 5))
 
 
+def doorbell_budget_seconds() -> float:
+    return float(getattr(settings, "WEBHOOK_DOORBELL_BUDGET_SECONDS", 10))
+
+
 def drain_budget_seconds() -> float:
     return float(getattr(settings, "WEBHOOK_DRAIN_BUDGET_SECONDS", 45))
 

@@ -49,18 +49,8 @@ def worker_name(role: str = "drain") -> str:
     return f"{role}@{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:128]
 
 
-def webhook_event_process(*, event: ClaimedEvent, clock=timezone.now,
-                          cache: dict | None = None) -> Result:
-    """Run the event's handler and record the outcome, fenced by the claim token. ``cache`` is
-    shared by the handlers of one drain (EventContext.cache) and emptied on any rollback."""
-    cache = {} if cache is None else cache
-    result = _process(event=event, clock=clock, cache=cache)
-    if result != Result.SUCCEEDED:
-        cache.clear()
-    return result
-
-
-def _process(*, event: ClaimedEvent, clock, cache: dict) -> Result:
+def webhook_event_process(*, event: ClaimedEvent, clock=timezone.now) -> Result:
+    """Run the event's handler and record the outcome, fenced by the claim token."""
     log = {"event_id": event.id, "event_type": event.event_type, "attempt": event.attempts}
     try:
         handler = handler_for(event.event_type)
@@ -69,8 +59,7 @@ def _process(*, event: ClaimedEvent, clock, cache: dict) -> Result:
                                      "register one and requeue the event")
         context = EventContext(event_id=event.id, event_type=event.event_type,
                                dedupe_key=event.dedupe_key, payload=parse_body(event.raw_body),
-                               received_at=event.received_at, attempt=event.attempts,
-                               cache=cache)
+                               received_at=event.received_at, attempt=event.attempts)
         with transaction.atomic():
             result = handler(event=context)
             if not webhook_event_succeed(event=event, result=small_result(result), now=clock()):
@@ -91,30 +80,21 @@ def _process(*, event: ClaimedEvent, clock, cache: dict) -> Result:
 
 
 def webhook_events_drain(*, budget_seconds: float | None = None, worker: str | None = None,
-                         batch_size: int | None = None, clock=timezone.now,
-                         linger_until: float | None = None) -> dict:
+                         batch_size: int | None = None, clock=timezone.now) -> dict:
     """Process due events until none are left or ``budget_seconds`` is spent (a claimed batch
-    is always finished). Rescues expired leases first.
-
-    ``linger_until`` (a ``time.monotonic()`` value): the last, empty claim must not start
-    before it; the drain waits and claims once more if it would (the doorbell's recall)."""
+    is always finished). Rescues expired leases first."""
     budget = conf.drain_budget_seconds() if budget_seconds is None else budget_seconds
     deadline = time.monotonic() + budget
     worker = worker or worker_name()
     counts = {result.value: 0 for result in Result}
-    cache = {}
     webhook_events_rescue(now=clock())
     while time.monotonic() < deadline:
-        claimed_at = time.monotonic()
         batch = webhook_events_claim(now=clock(), limit=batch_size or conf.batch_size(),
                                      worker=worker)
         if not batch:
-            if linger_until is None or claimed_at >= linger_until:
-                break
-            time.sleep(max(0.0, linger_until - time.monotonic()))
-            continue
+            break
         for event in batch:
-            counts[webhook_event_process(event=event, clock=clock, cache=cache).value] += 1
+            counts[webhook_event_process(event=event, clock=clock).value] += 1
     processed = sum(counts.values())
     remaining = webhook_events_due(now=clock()).count()
     if processed:

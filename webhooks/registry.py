@@ -8,7 +8,7 @@ a duplicate re-delivery must leave the same data.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from webhooks.exceptions import DuplicateHandler
@@ -36,9 +36,6 @@ class EventContext:
     payload: dict
     received_at: datetime
     attempt: int
-    # Shared by the events of one drain, for lookups a handler may reuse (a Client, a campaign).
-    # Emptied whenever an event's transaction rolls back, so it only holds committed rows.
-    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 Handler = Callable[..., dict | None]

@@ -1,9 +1,9 @@
 """Writes: ingesting an event, requeueing failed ones, pruning finished ones.
 
 Ingestion stores first and answers at once: one ``INSERT ... ON CONFLICT (dedupe_key) DO
-NOTHING RETURNING id``; no id back means a duplicate delivery, answered with the first event's
-id and changing nothing. Queued events ring the doorbell after commit; inline ones are claimed
-and processed here through the same code a drainer runs.
+NOTHING RETURNING id`` (``webhooks.sql``); no id back means a duplicate delivery, answered with
+the first event's id and changing nothing. Queued events ring the doorbell after commit; inline
+ones are claimed and processed here through the same code a drainer runs.
 """
 
 import logging
@@ -11,17 +11,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
-from webhooks import conf
+from webhooks import conf, sql
 from webhooks.claims import webhook_events_claim
 from webhooks.doorbell import doorbell_ring_after_commit
 from webhooks.models import EventSource, EventStatus, FINISHED_STATUSES, WebhookEvent
 from webhooks.parsing import parse_event
 from webhooks.processing import Result, webhook_event_process, worker_name
 from webhooks.registry import handler_for
-from ledger.db import insert_or_nothing
 
 logger = logging.getLogger(__name__)
 
@@ -62,20 +61,15 @@ def webhook_event_ingest(*, body: bytes, headers, now,
         "dedupe_key": parsed.dedupe_key,
         "webhook_id": parsed.webhook_id,
         "lead_email": parsed.lead_email,
-        "source": source,
+        "source": str(source),
         "raw_body": bytes(body),
-        "status": EventStatus.IGNORED if ignored else EventStatus.PENDING,
-        "attempts": 0,
+        "status": str(EventStatus.IGNORED if ignored else EventStatus.PENDING),
         "max_attempts": conf.max_attempts(),
         "next_attempt_at": None if ignored else now,
-        "last_error": "",
         "received_at": now,
         "processed_at": now if ignored else None,
-        "claimed_by": "",
-        "requeue_count": 0,
-        "requeued_by": "",
     }
-    event_id = _insert_or_nothing(values)
+    event_id = _insert_unless_duplicate(values)
     if event_id is None:
         existing = WebhookEvent.objects.values("pk", "event_type", "status").get(
             dedupe_key=parsed.dedupe_key)
@@ -92,8 +86,14 @@ def webhook_event_ingest(*, body: bytes, headers, now,
     return IngestOutcome(event_id, parsed.event_type, parsed.dedupe_key, False, mode, status)
 
 
-def _insert_or_nothing(values: dict) -> int | None:
-    return insert_or_nothing(WebhookEvent, values, conflict_field="dedupe_key")
+def _insert_unless_duplicate(values: dict) -> int | None:
+    """The new event's id, or None when its dedupe key is stored already."""
+    params = {name: connection.ops.adapt_datetimefield_value(value)
+              if name.endswith("_at") else value for name, value in values.items()}
+    with connection.cursor() as cursor:
+        cursor.execute(sql.INSERT_EVENT_UNLESS_DUPLICATE, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def webhook_event_process_now(*, event_id: int, now) -> str:

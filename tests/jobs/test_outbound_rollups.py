@@ -88,21 +88,3 @@ def test_email_sent__resumes_only_when_newer_than_the_reply(sequence):  # noqa: 
     deliver_each([sent(9002, AFTER_REPLY)])
     instance = FollowUpInstance.objects.get()
     assert (instance.status, instance.current_step, instance.pause_reason) == ("active", 1, "")
-
-
-@pytest.mark.django_db
-def test_email_sent__one_drain_looks_up_client_and_campaign_once(workspace):
-    """Five sends to one lead in one drain: one Client and one campaign lookup in all, and a
-    handful of statements per event."""
-    Lead.objects.create(client=workspace, email="ada@example.com")
-    EmailCampaign.objects.create(client=workspace, bison_campaign_id="12", name="Q1 founders")
-    for number in range(5):
-        webhook_event_ingest(body=sent(9100 + number, AFTER_REPLY), headers={},
-                             now=datetime.now(UTC))
-    with CaptureQueriesContext(connection) as queries:
-        assert webhook_events_drain(budget_seconds=10, batch_size=10)["succeeded"] == 5
-    sql = [q["sql"] for q in queries.captured_queries]
-    assert sum('FROM "jobs_client"' in s for s in sql) == 1
-    assert sum('FROM "jobs_emailcampaign"' in s for s in sql) == 1
-    assert sum('"jobs_lead"' in s for s in sql) == 5
-    assert Message.objects.count() == 5
