@@ -17,8 +17,10 @@ venv: $(BIN)/.installed
 run: venv
 	$(BIN)/python scripts/dev.py
 
-## Run the whole test suite (SQLite and the ORM broker unless DATABASE_URL / REDIS_URL are set).
+## Run the whole test suite (SQLite and the ORM broker unless DATABASE_URL / REDIS_URL are set),
+## after the layers contract (.importlinter: cron -> jobs -> webhooks -> ledger).
 test: venv
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: venv

@@ -168,174 +168,155 @@ def test_enqueue_failure__error_text_has_no_credentials():
     assert text.startswith("ConnectionError: could not connect")
 
 
+def pushed_run_ids(queue) -> list[int]:
+    """The run ids of the tasks waiting in the test's own Redis queue, in push order."""
+    from django_q.signing import SignedPackage
+
+    return [SignedPackage.loads(task.decode())["args"][0]
+            for task in queue.connection.lrange(queue.list_key, 0, -1)]
+
+
 @pytest.mark.django_db
-def test_redis__a_process_dying_between_commit_and_push_is_repaired(cron_client, own_redis,
-                                                                    settings):
-    """Redis: the window is written ``enqueued`` and its runs stamped sent, the push follows the
-    commit (``cron.services.HANDED_OVER_AT_COMMIT``). A web process that dies in between leaves
-    the runs queued but never pushed: the sweeper sends them once they have waited
-    LEDGER_REQUEUE_AFTER_SECONDS (not at once, which would double every live dispatch's
-    deliveries), and only once."""
+def test_redis__a_window_is_dispatching_while_pushed_then_enqueued(cron_client, own_redis):
+    """Redis: the window and its runs commit as ``dispatching``, each run is pushed after the
+    commit (in the cron's function order) and stamped sent, then the window is ``enqueued``."""
+    from ledger.enqueue import broker
+
+    own_redis.start()
+    queue = broker()  # the test's own Redis server
+    seen_at_push = []
+    real_rpush = queue.connection.rpush
+
+    def spying_rpush(key, *values):
+        seen_at_push.append(DispatchWindow.objects.get().status)
+        return real_rpush(key, *values)
+
+    queue.connection.rpush = spying_rpush
+    response = cron_client.get(URL)
+    assert response.status_code == 202
+    assert seen_at_push == [WindowStatus.DISPATCHING] * 2
+    runs = list(FunctionRun.objects.order_by("pk"))
+    assert pushed_run_ids(queue) == [run.pk for run in runs]
+    assert [run.task_id for run in runs] == response.json()["taskIds"]
+    assert all(run.enqueued_at is not None for run in runs)
+    assert DispatchWindow.objects.get().status == WindowStatus.ENQUEUED
+
+
+@pytest.mark.django_db
+def test_redis__a_process_dying_between_commit_and_push_is_settled(cron_client, own_redis):
+    """A web process that dies after its commit leaves the window ``dispatching`` and its runs
+    queued, never pushed: the sweeper sends them once 30 s old (not at once, which would double
+    every live dispatch's deliveries), once; maintenance then marks the window ``enqueued``."""
     from datetime import timedelta
     from unittest import mock
 
     from django.utils import timezone
-    from django_q.signing import SignedPackage
 
+    from cron.maintenance import dispatch_windows_settle
     from ledger.enqueue import broker
     from ledger.sweeper import ledger_sweep
 
-    settings.LEDGER_REQUEUE_AFTER_SECONDS = 60
     own_redis.start()
     with mock.patch("cron.services._push"):  # died right after the commit
-        assert cron_client.get(URL).status_code == 202
-    window = DispatchWindow.objects.get()
-    runs = FunctionRun.objects.all()
-    assert window.status == WindowStatus.ENQUEUED
-    assert {(run.status, run.enqueued_at is not None) for run in runs} == {
-        (RunStatus.QUEUED, True)}
-    now = timezone.now()
-    queue = broker()  # the test's own Redis server
-    assert ledger_sweep(now=now + timedelta(seconds=30))["resent"] == 0
-    assert queue.queue_size() == 0
-    assert ledger_sweep(now=now + timedelta(seconds=61))["resent"] == 2
-    pushed = [SignedPackage.loads(task.decode())
-              for task in queue.connection.lrange(queue.list_key, 0, -1)]
-    assert sorted(task["args"][0] for task in pushed) == sorted(run.task_id for run in runs)
-    assert ledger_sweep(now=now + timedelta(seconds=62))["resent"] == 0
+        cron_client.get(URL)
+    assert DispatchWindow.objects.get().status == WindowStatus.DISPATCHING
+    runs = list(FunctionRun.objects.order_by("pk"))
+    assert {(run.status, run.enqueued_at) for run in runs} == {(RunStatus.QUEUED, None)}
+    now, queue = timezone.now(), broker()
+    assert ledger_sweep(now=now + timedelta(seconds=10))["resent"] == 0
+    assert dispatch_windows_settle(now=now + timedelta(seconds=10)) == {"settled": 0, "failed": 0}
+    assert ledger_sweep(now=now + timedelta(seconds=31))["resent"] == 2
+    assert sorted(pushed_run_ids(queue)) == [run.pk for run in runs]
+    assert ledger_sweep(now=now + timedelta(seconds=32))["resent"] == 0
+    assert dispatch_windows_settle(now=now + timedelta(seconds=61)) == {"settled": 1, "failed": 0}
+    assert DispatchWindow.objects.get().status == WindowStatus.ENQUEUED
+    assert queue.queue_size() == 2  # nothing sent twice
 
 
 @pytest.mark.django_db
-def test_redis__a_windows_tasks_go_in_one_push_and_nothing_is_written_after(cron_client,
-                                                                            own_redis):
-    """Redis: both tasks of a new window reach the queue in one RPUSH (all or none, one round
-    trip), in the cron's function order, and no statement follows the push: the window was
-    written ``enqueued`` with its runs."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-    from django_q.signing import SignedPackage
+def test_redis__settle_sends_a_dead_dispatchs_runs_itself(cron_client, own_redis):
+    """Maintenance settles a window left ``dispatching`` even where the sweeper has not sent
+    its runs yet: it sends the unsent ones itself, then marks the window."""
+    from datetime import timedelta
+    from unittest import mock
 
+    from django.utils import timezone
+
+    from cron.maintenance import dispatch_windows_settle
     from ledger.enqueue import broker
 
     own_redis.start()
-    queue = broker()  # the test's own Redis server
-    pushes = []
-    real_rpush = queue.connection.rpush
-
-    def counted_rpush(key, *values):
-        pushes.append(len(values))
-        statements_before_push.append(len(queries))
-        return real_rpush(key, *values)
-
-    queue.connection.rpush = counted_rpush
-    statements_before_push = []
-    with CaptureQueriesContext(connection) as queries:
-        response = cron_client.get(URL)
-    assert response.status_code == 202
-    assert pushes == [2]
-    tasks = [SignedPackage.loads(task.decode())
-             for task in queue.connection.lrange(queue.list_key, 0, -1)]
-    assert [task["args"][0] for task in tasks] == response.json()["taskIds"]
-    assert statements_before_push == [len(queries)], [q["sql"] for q in queries]
-    assert DispatchWindow.objects.get().status == WindowStatus.ENQUEUED
-
-
-def queries_of(cron_client, connection) -> tuple[str, list[str]]:
-    """The mode of one duplicate-or-not request and the SQL it ran."""
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as queries:
-        mode = cron_client.get(URL).json()["mode"]
-    return mode, [q["sql"] for q in queries]
+    with mock.patch("cron.services._push"):
+        cron_client.get(URL)
+    assert dispatch_windows_settle(now=timezone.now() + timedelta(seconds=61)) == {
+        "settled": 1, "failed": 0}
+    assert broker().queue_size() == 2
+    assert all(run.enqueued_at for run in FunctionRun.objects.all())
 
 
 @pytest.mark.django_db
-def test_redis__a_duplicate_read_during_a_push_that_then_fails_does_not_eat_the_retry(
+def test_redis__a_duplicate_during_a_push_that_then_fails_does_not_eat_the_retry(
         cron_client, own_redis):
-    """A duplicate that reads the window while its push is under way sees it ``enqueued``; the
-    push then fails and gives the window back. The scheduler's retry must still take the window
-    over (202), not be answered "duplicate" from the memory of the process that served the
-    duplicate. Until the window can no longer be given back, another process reads it again
-    (one SELECT, no INSERT); from then on it answers from memory."""
+    """A duplicate that reads the window while its push is under way sees it ``dispatching``;
+    the push then fails and gives the window back; the scheduler's retry takes it over (202)."""
     from unittest import mock
 
-    from django.db import connection
-
     import cron.services
-    from cron import conf
-    from cron.known_windows import known_windows_forget
 
     duplicates = []
-    real_enqueue = cron.services.function_runs_enqueue
+    real_send = cron.services.function_runs_send
 
     def duplicate_then_push(**kwargs):
         if not duplicates:  # another trigger of the same tick, during the push
             duplicates.append(cron_client.get(URL))
-        return real_enqueue(**kwargs)  # the test's Redis is down: raises
+        return real_send(**kwargs)  # the test's Redis is down: raises
 
-    with freeze_time(NOW) as clock:
-        with mock.patch("cron.services.function_runs_enqueue", duplicate_then_push):
+    with freeze_time(NOW):
+        with mock.patch("cron.services.function_runs_send", duplicate_then_push):
             failed = cron_client.get(URL)
         assert failed.status_code == 503
         assert duplicates[0].json()["mode"] == "dispatch-duplicate-suppressed"
-        assert duplicates[0].json()["existingDispatch"]["status"] == WindowStatus.ENQUEUED
+        assert duplicates[0].json()["existingDispatch"]["status"] == WindowStatus.DISPATCHING
         assert DispatchWindow.objects.get().status == WindowStatus.ENQUEUE_FAILED
         own_redis.start()
         retried = cron_client.get(URL)
         assert retried.status_code == 202, retried.content
-        assert retried.json()["mode"] == "dispatch-only"
-        known_windows_forget()  # now as another web process, which read nothing yet
-        mode, first = queries_of(cron_client, connection)
-        assert mode == "dispatch-duplicate-suppressed" and any("INSERT" in q for q in first)
-        clock.tick(conf.TRUST_READ_WINDOW_AFTER_SECONDS - 1)
-        mode, again = queries_of(cron_client, connection)
-        assert mode == "dispatch-duplicate-suppressed"
-        assert len(again) == 1 and again[0].startswith("SELECT"), again
-        clock.tick(1)
-        assert queries_of(cron_client, connection) == ("dispatch-duplicate-suppressed", [])
+        assert cron_client.get(URL).json()["mode"] == "dispatch-duplicate-suppressed"
     window = DispatchWindow.objects.get()
     assert window.status == WindowStatus.ENQUEUED and window.dispatch_attempts == 2
     assert {run.status for run in FunctionRun.objects.all()} == {RunStatus.QUEUED}
 
 
 @pytest.mark.django_db
-@override_settings(BACKGROUND_JOBS_INLINE_EMERGENCY_FALLBACK=True)
-def test_redis__a_push_failing_after_the_window_can_be_given_back_leaves_it_to_the_sweeper(
-        cron_client, own_redis, settings, caplog):
-    """A broker that takes the push and fails it only after ``GIVE_BACK_SECONDS``: other
-    processes may already answer the window's duplicates from memory, so it is not given back.
-    It stays ``enqueued``, the dispatch answers 202 (no emergency run beside the runs the
-    ledger owes), the failure is logged, and the sweeper sends the runs once they waited."""
-    from datetime import timedelta
+def test_redis__a_push_failing_after_the_first_task_cancels_only_the_unsent_run(
+        cron_client, own_redis):
+    """The first function's task reached Redis, the second's push failed: the first run stays
+    queued (it will run), the second is cancelled, the window ``enqueue-failed``; the retry
+    sends only the cancelled one, so nothing runs twice."""
     from unittest import mock
 
-    import cron.services
-    from cron import conf
+    import ledger.services
     from ledger.enqueue import broker
-    from ledger.sweeper import ledger_sweep
 
-    settings.LEDGER_REQUEUE_AFTER_SECONDS = 60
-    real_enqueue = cron.services.function_runs_enqueue
-    with freeze_time(NOW) as clock:
-        def hung_then_failed(**kwargs):
-            clock.tick(conf.GIVE_BACK_SECONDS)
-            return real_enqueue(**kwargs)  # the test's Redis is down: raises
-
-        with mock.patch("cron.services.function_runs_enqueue", hung_then_failed):
-            response = cron_client.get(URL)
-        assert response.status_code == 202, response.content
-        assert response.json()["mode"] == "dispatch-only"
-        assert cron_client.get(URL).json()["mode"] == "dispatch-duplicate-suppressed"
-    assert [r.action for r in caplog.records if hasattr(r, "action")].count(
-        "cron_push_failed_late") == 1
-    window = DispatchWindow.objects.get()
-    assert window.status == WindowStatus.ENQUEUED
-    assert window.enqueue_error.startswith("push failed after the handover; the sweeper sends")
-    assert "ConnectionError" in window.enqueue_error
-    runs = FunctionRun.objects.all()
-    assert {(run.status, run.inline, run.enqueued_at is not None) for run in runs} == {
-        (RunStatus.QUEUED, False, True)} and runs.count() == 2
     own_redis.start()
-    sent_at = runs[0].enqueued_at
-    assert ledger_sweep(now=sent_at + timedelta(seconds=61))["resent"] == 2
-    assert broker().queue_size() == 2
+    real_enqueue = ledger.services.enqueue_run
+    calls = []
+
+    def second_fails(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            from redis.exceptions import ConnectionError as RedisConnectionError
+            raise RedisConnectionError("connection reset")
+        return real_enqueue(*args, **kwargs)
+
+    with freeze_time(NOW):
+        with mock.patch("ledger.services.enqueue_run", second_fails):
+            assert cron_client.get(URL).status_code == 503
+        first, second = FunctionRun.objects.order_by("pk")
+        assert (first.status, first.enqueued_at is not None) == (RunStatus.QUEUED, True)
+        assert (second.status, second.reason) == (RunStatus.CANCELLED, RunReason.ENQUEUE_FAILED)
+        assert DispatchWindow.objects.get().status == WindowStatus.ENQUEUE_FAILED
+        assert cron_client.get(URL).status_code == 202
+    queue = broker()
+    assert pushed_run_ids(queue) == [first.pk, second.pk]  # each pushed once
+    assert {run.status for run in FunctionRun.objects.all()} == {RunStatus.QUEUED}
