@@ -24,6 +24,22 @@ def run_send(function: str, payload: dict | None = None, **request) -> FunctionR
     return run
 
 
+def broker_run_ids() -> list[int]:
+    """The run ids of the tasks waiting in the broker (ORM queue rows, or the Redis list), in
+    the order they were sent: what the sweeper and the dispatch really handed over."""
+    from django_q.models import OrmQ
+    from django_q.signing import SignedPackage
+
+    from ledger.enqueue import broker, broker_is_transactional
+
+    if broker_is_transactional():
+        payloads = OrmQ.objects.order_by("pk").values_list("payload", flat=True)
+    else:
+        queue = broker()
+        payloads = [task.decode() for task in queue.connection.lrange(queue.list_key, 0, -1)]
+    return [SignedPackage.loads(payload)["args"][0] for payload in payloads]
+
+
 def fresh(run: FunctionRun) -> FunctionRun:
     return FunctionRun.objects.get(pk=run.pk)
 

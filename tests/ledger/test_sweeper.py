@@ -14,7 +14,7 @@ from ledger.models import AttemptOutcome, FunctionRun, RunReason, RunStatus
 from ledger.registry import get_function
 from ledger.schedules import SWEEP_SCHEDULE_NAME, ledger_schedule_sync
 from ledger.sweeper import SETTLE_SECONDS, ledger_prune, ledger_sweep
-from tests.ledger.helpers import attempts, fresh, run_create
+from tests.ledger.helpers import attempts, broker_run_ids, fresh, run_create
 
 pytestmark = pytest.mark.django_db
 
@@ -27,10 +27,9 @@ def test_sweep__expired_lease_taken_back_and_sent_again():
     """A running run whose lease lapsed becomes attempt 2's queued run and is sent at once."""
     run = run_create("t-hang-once")
     function_run_claim(run_id=run.pk, spec=get_function("t-hang-once"), now=timezone.now())
-    with mock.patch("ledger.services.enqueue_run") as enqueue:
-        counts = ledger_sweep(now=later(3600))
+    counts = ledger_sweep(now=later(3600))
     assert counts == {"retried": 1, "abandoned": 0, "resent": 1}
-    assert enqueue.call_args.args == (run.pk,)
+    assert broker_run_ids() == [run.pk]
     assert fresh(run).status == RunStatus.QUEUED and fresh(run).enqueued_at is not None
     assert attempts(run)[0].outcome == AttemptOutcome.ABANDONED
 
@@ -38,11 +37,10 @@ def test_sweep__expired_lease_taken_back_and_sent_again():
 def test_sweep__due_run_without_delivery_sent_once_settled_and_not_twice():
     """A queued run with no delivery out is sent after the settle time, then left alone."""
     run = run_create("t-ok")
-    with mock.patch("ledger.services.enqueue_run") as enqueue:
-        assert ledger_sweep(now=timezone.now())["resent"] == 0  # its dispatch sends it
-        assert ledger_sweep(now=later(SETTLE_SECONDS + 1))["resent"] == 1
-        assert ledger_sweep(now=later(SETTLE_SECONDS + 2))["resent"] == 0
-    assert enqueue.call_count == 1 and enqueue.call_args.args == (run.pk,)
+    assert ledger_sweep(now=timezone.now())["resent"] == 0  # its dispatch sends it
+    assert ledger_sweep(now=later(SETTLE_SECONDS + 1))["resent"] == 1
+    assert ledger_sweep(now=later(SETTLE_SECONDS + 2))["resent"] == 0
+    assert broker_run_ids() == [run.pk]
 
 
 def test_sweep__lost_delivery_sent_again_after_the_threshold(settings):
@@ -56,20 +54,18 @@ def test_sweep__lost_delivery_sent_again_after_the_threshold(settings):
     run = run_create("t-ok")
     FunctionRun.objects.filter(pk=run.pk).update(enqueued_at=timezone.now())
     threshold = 60 + (Conf.RETRY if broker_is_transactional() else 0)
-    with mock.patch("ledger.services.enqueue_run") as enqueue:
-        assert ledger_sweep(now=later(threshold - 5))["resent"] == 0
-        assert ledger_sweep(now=later(threshold + 5))["resent"] == 1
-    assert enqueue.call_count == 1
+    assert ledger_sweep(now=later(threshold - 5))["resent"] == 0
+    assert ledger_sweep(now=later(threshold + 5))["resent"] == 1
+    assert broker_run_ids() == [run.pk]
 
 
 def test_sweep__next_attempt_not_yet_due_is_not_sent():
     """A run waiting for its backoff is sent only once due."""
     run = run_create("t-ok")
     FunctionRun.objects.filter(pk=run.pk).update(next_attempt_at=later(600))
-    with mock.patch("ledger.services.enqueue_run") as enqueue:
-        assert ledger_sweep(now=later(300))["resent"] == 0
-        assert ledger_sweep(now=later(601))["resent"] == 1
-    assert enqueue.call_count == 1
+    assert ledger_sweep(now=later(300))["resent"] == 0
+    assert ledger_sweep(now=later(601))["resent"] == 1
+    assert broker_run_ids() == [run.pk]
 
 
 def test_sweep__inline_run_never_claimed_ends_failed_abandoned():
