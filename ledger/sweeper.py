@@ -49,7 +49,9 @@ def _due_queued_runs(now):
     attempt left to the sweeper), and runs whose delivery went out long ago and never started
     (lost: Redis drops a task held by a dying cluster; on the ORM broker Django-Q redelivers
     after ``retry`` itself, so only a task row deleted by hand is lost there)."""
-    due = Q(enqueued_at__isnull=True) & (
+    past_its_dispatch = Q(attempt__gt=0) | Q(
+        queued_at__lte=now - timedelta(seconds=SETTLE_SECONDS))
+    due = Q(enqueued_at__isnull=True) & past_its_dispatch & (
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     )
     lost_after = conf.requeue_after_seconds()
@@ -57,8 +59,7 @@ def _due_queued_runs(now):
         lost_after += Conf.RETRY or 0
     due |= Q(enqueued_at__lte=now - timedelta(seconds=lost_after))
     queued = FunctionRun.objects.filter(status=RunStatus.QUEUED, inline=False)
-    settled = Q(attempt__gt=0) | Q(queued_at__lte=now - timedelta(seconds=SETTLE_SECONDS))
-    return queued.filter(due, settled).order_by("queued_at")[:BATCH]
+    return queued.filter(due).order_by("queued_at")[:BATCH]
 
 
 def _send(run: FunctionRun, now) -> int:
