@@ -11,9 +11,11 @@ class WebhooksConfig(AppConfig):
         from webhooks.claims import webhook_events_rescue
         from webhooks.selectors import webhook_queue_health
         from webhooks.services import webhook_events_prune
+        from webhooks.wake import webhook_events_wake
 
         register_maintenance_step("webhookLeases", webhook_events_rescue)
         register_maintenance_step("webhookHealth", webhook_queue_health)
         register_maintenance_step(
             "webhooksPruned", lambda *, now: {"deleted": webhook_events_prune(now=now)}
         )
+        register_maintenance_step("webhooksWoken", webhook_events_wake, every_sweep=True)
