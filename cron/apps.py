@@ -8,10 +8,13 @@ class CronConfig(AppConfig):
     def ready(self) -> None:
         from cron import checks  # noqa: F401  (registers the system checks)
         from cron.catalog import register_catalog
-        from cron.maintenance import dispatch_windows_prune
+        from cron.maintenance import dispatch_windows_prune, paused_triggers_prune
         from ledger.maintenance import register_maintenance_step
 
         register_catalog()
         register_maintenance_step(
             "windowsPruned", lambda *, now: {"deleted": dispatch_windows_prune(now=now)}
+        )
+        register_maintenance_step(
+            "pausedTriggersPruned", lambda *, now: {"deleted": paused_triggers_prune(now=now)}
         )
