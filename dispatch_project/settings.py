@@ -234,6 +234,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = None
 # --- HTTP, static, admin ---------------------------------------------------------------------
 USE_TZ = True
 TIME_ZONE = "UTC"
+# Every time in the admin to the second, with its zone (dispatch_project/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["dispatch_project.formats"]
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
 STATIC_URL = "static/"
