@@ -74,8 +74,22 @@ class FunctionRunAdmin(ReadOnlyAdmin):
     date_hierarchy = "queued_at"
     inlines = [FunctionAttemptInline]
     actions = ["retry_failed", "cancel_queued"]
-    extra_readonly = ("window_link",)
+    extra_readonly = ("window_link", "status_shown", "attempts_shown", "duration_shown")
     list_per_page = 50
+    # The run's page answers "did it work, and if not why" first.
+    fieldsets = (
+        ("Outcome", {"fields": ("status_shown", "reason", "attempts_shown", "duration_shown",
+                                "error", "result")}),
+        ("When (UTC)", {"fields": ("queued_at", "enqueued_at", "next_attempt_at", "started_at",
+                                   "heartbeat_at", "lease_expires_at", "finished_at",
+                                   "updated_at")}),
+        ("What", {"fields": ("function", "cron", "source", "window_link", "dispatch_key",
+                             "task_id", "correlation_id", "params")}),
+        ("Details", {"classes": ("collapse",),
+                     "fields": ("payload", "inline", "idempotency_key", "concurrency_key",
+                                "overlap", "overlap_key", "attempt", "max_attempts",
+                                "claim_token")}),
+    )
 
     def lookup_allowed(self, lookup, value, request=None):
         return lookup == "dispatch_key" or super().lookup_allowed(lookup, value, request)
@@ -89,6 +103,8 @@ class FunctionRunAdmin(ReadOnlyAdmin):
             return alert(f"{run.status}: past deadline",
                          title="queued past the re-send threshold, or running with an expired "
                                "lease: the sweeper should recover it; is a cluster running?")
+        if run.status == RunStatus.FAILED:
+            return alert(run.status)
         return run.status
 
     @admin.display(description="attempts")

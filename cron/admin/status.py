@@ -45,6 +45,7 @@ def status_view(request):
     context = {
         **admin.site.each_context(request),
         "title": "Cron status",
+        "is_nav_sidebar_enabled": False,  # the table needs the width
         "now": utc_seconds(now),
         "crons": [_row(status, now) for status in cron_statuses(now=now)],
         "pipeline": _pipeline(pipeline),
@@ -116,6 +117,6 @@ def _pipeline(pipeline: dict) -> dict:
                         if cluster["at"] else "never"),
         "clusterAlert": cluster_age is None or cluster_age > CLUSTER_STALE_SECONDS,
         "sweeperNext": utc_seconds(sweeper["nextRunAt"]) if sweeper["scheduled"] else "",
-        "webhookOldestDue": (f"due for {seconds_text(hooks['oldestDueAgeSeconds'])}"
-                             if hooks["oldestDueAgeSeconds"] is not None else "none due"),
+        "webhookOldestDue": (f"the oldest due for {seconds_text(hooks['oldestDueAgeSeconds'])}"
+                             if hooks["oldestDueAgeSeconds"] is not None else ""),
     }
