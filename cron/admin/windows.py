@@ -13,7 +13,7 @@ from cron.operator import cron_dispatch_now, dispatch_window_rerun
 from cron.registry import get_cron
 from cron.services import Mode, Source, TriggerOutcome
 from ledger.admin import ReadOnlyAdmin
-from ledger.display import age, alert
+from ledger.display import age, alert, first_line
 from ledger.models import FunctionRun
 from ledger.selectors import function_run_is_overdue
 
@@ -40,7 +40,7 @@ def outcome_message(request, name: str, outcome: TriggerOutcome) -> None:
 @admin.register(DispatchWindow)
 class DispatchWindowAdmin(ReadOnlyAdmin):
     list_display = ("dispatch_key", "cron", "status", "work", "window_start", "age_shown",
-                    "source", "correlation_id", "runs_link")
+                    "source", "error_shown", "correlation_id", "runs_link")
     list_filter = ("cron", "status", "source", ("window_start", admin.DateFieldListFilter))
     search_fields = ("dispatch_key", "correlation_id")
     date_hierarchy = "window_start"
@@ -57,6 +57,10 @@ class DispatchWindowAdmin(ReadOnlyAdmin):
     @admin.display(description="age", ordering="window_start")
     def age_shown(self, window: DispatchWindow) -> str:
         return age(window.window_start, now=timezone.now())
+
+    @admin.display(description="enqueue error")
+    def error_shown(self, window: DispatchWindow) -> str:
+        return first_line(window.enqueue_error, 100) or "-"
 
     @admin.display(description="runs now")
     def work(self, window: DispatchWindow):

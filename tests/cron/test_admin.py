@@ -87,8 +87,10 @@ def test_admin__windows_cannot_be_deleted_and_times_show_seconds_in_utc(admin_cl
 def test_admin__window_whose_runs_never_started_is_shown_past_deadline(admin_client, dispatched):
     """A window handed over whose runs stay queued past the re-send threshold is red."""
     FunctionRun.objects.update(queued_at=dispatched.created_at)  # 2026-02-17: long ago
+    DispatchWindow.objects.update(enqueue_error="ConnectionError: redis down\nmore")
     page = admin_client.get(reverse("admin:cron_dispatchwindow_changelist")).content.decode()
     assert "2 queued (past deadline)" in page and "ops-alert" in page
+    assert "ConnectionError: redis down" in page
 
 
 @pytest.mark.django_db
