@@ -64,6 +64,9 @@ def test_preflight__broken_setup_exits_1_naming_each_problem():
     assert error == "preflight failed: emergency-fallback, cluster, webhook-auth, sweeper"
     table, _ = _run("preflight")
     assert "FAIL emergency-fallback  BACKGROUND_JOBS_INLINE_EMERGENCY_FALLBACK is on" in table
+    status = json.loads(_run("cron_status", "--json")[0])["pipeline"]
+    assert status["sweeper"]["scheduled"] is False and status["cluster"]["at"] is None
+    assert "sweeper: NOT SCHEDULED (migrate)" in _run("cron_status")[0]
 
 
 def test_cron_status__table_and_json_with_and_without_data(cron_client):
