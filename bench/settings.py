@@ -7,6 +7,8 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
 os.environ.setdefault("CRON_SECRET", "bench-cron-secret")
 os.environ.setdefault("Q_CLUSTER_NAME", "bench-dispatch")
+# wrk speaks plain HTTP to gunicorn; production's default redirects that to HTTPS.
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 
 from dispatch_project.settings import *  # noqa: E402,F403
 

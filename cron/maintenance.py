@@ -1,11 +1,12 @@
-"""The cron app's maintenance steps, run by the ledger's sweeper and ``background-maintenance``:
-windows left ``dispatching`` are settled, windows past retention pruned."""
+"""The cron app's maintenance steps: windows left ``dispatching`` are settled (every minute, on
+the ledger sweeper's schedule too), windows and paused triggers past retention pruned, each in
+one bounded batch. Override audit rows are never pruned."""
 
 import logging
 from datetime import timedelta
 
 from cron import conf
-from cron.models import DispatchWindow, WindowStatus
+from cron.models import DispatchWindow, PausedTrigger, WindowStatus
 from ledger.models import FunctionRun, RunStatus
 from ledger.services import function_runs_send
 
@@ -46,12 +47,18 @@ def dispatch_windows_settle(*, now) -> dict:
 
 def dispatch_windows_prune(*, now, batch_size: int = 500) -> int:
     """Delete windows past retention in one bounded batch. Returns how many went."""
+    return _prune(DispatchWindow, "created_at", now=now, batch_size=batch_size)
+
+
+def paused_triggers_prune(*, now, batch_size: int = 500) -> int:
+    """Delete paused triggers past the windows' retention in one bounded batch."""
+    return _prune(PausedTrigger, "requested_at", now=now, batch_size=batch_size)
+
+
+def _prune(model, field: str, *, now, batch_size: int) -> int:
     cutoff = now - timedelta(days=conf.window_retention_days())
-    ids = list(
-        DispatchWindow.objects.filter(created_at__lt=cutoff)
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:batch_size]
-    )
+    ids = list(model.objects.filter(**{f"{field}__lt": cutoff}).order_by(field)
+               .values_list("pk", flat=True)[:batch_size])
     if ids:
-        DispatchWindow.objects.filter(pk__in=ids).delete()
+        model.objects.filter(pk__in=ids).delete()
     return len(ids)

@@ -39,6 +39,8 @@ def outcome_body(outcome: TriggerOutcome) -> tuple[int, dict]:
             "updatedAt": iso_millis(window.updated_at),
         }
         return 200, body
+    if outcome.mode == Mode.PAUSED:
+        return 200, body
     if outcome.mode == Mode.DISPATCH_FAILED:
         body.update(success=False, retryable=True, enqueueError=outcome.enqueue_error)
         return 503, body

@@ -27,6 +27,8 @@ from redis import RedisError
 
 from cron import conf, keys
 from cron.models import DispatchWindow, WindowStatus
+from cron.modes import CronMode, cron_mode
+from cron.overrides import cron_trigger_paused_record
 from cron.registry import CronDefinition
 from ledger.enqueue import broker_is_transactional
 from ledger.errors import error_public_message
@@ -52,6 +54,7 @@ class Mode(str, Enum):
     EMERGENCY = "inline-emergency-fallback"
     INLINE = "inline"
     FORCED = "inline-forced"
+    PAUSED = "paused"  # a runtime override paused the cron (cron.modes)
 
 
 class Source(str, Enum):
@@ -109,11 +112,12 @@ def cron_trigger(*, trigger: Trigger, dispatch: bool | None = None) -> TriggerOu
     logger.info("cron triggered", extra={
         "action": "cron_triggered", "cron": cron.name, "source": trigger.source.value,
         "dispatch_key": payload["dispatchKey"], "correlation_id": trigger.correlation_id})
-    if dispatch is None:
-        if conf.forced_inline(cron):
-            return cron_run_inline(trigger=trigger, payload=payload, mode=Mode.FORCED)
-        if not conf.uses_queue(cron):
-            return cron_run_inline(trigger=trigger, payload=payload, mode=Mode.INLINE)
+    decision = cron_mode(cron, dispatch=dispatch)  # overrides beat the flags (cron.modes)
+    if decision.mode == CronMode.PAUSED:
+        cron_trigger_paused_record(trigger=trigger, payload=payload, decision=decision)
+        return TriggerOutcome(Mode.PAUSED, payload)
+    if decision.mode != CronMode.QUEUE:
+        return cron_run_inline(trigger=trigger, payload=payload, mode=Mode(decision.mode.value))
     try:
         return dispatch_window_dispatch(trigger=trigger, payload=payload)
     except BROKER_ERRORS as error:

@@ -22,7 +22,14 @@ def _error(status: int, error: str, **extra) -> JsonResponse:
 
 @csrf_exempt
 @login_not_required
-def cron_view(request, route: str):
+def cron_view(request, route: str = ""):
+    """Authenticate first, whatever the route (an unknown route says nothing to a caller
+    without the secret), then find the cron, then check the method."""
+    try:
+        if not cron_request_authenticated(headers=request.headers):
+            return _error(401, "unauthorized")
+    except CronNotConfigured:
+        return _error(503, "cron endpoint not configured")
     cron = cron_by_route(route)
     if cron is None:
         return _error(404, "unknown cron route")
@@ -30,11 +37,6 @@ def cron_view(request, route: str):
         response = _error(405, "method not allowed; use GET or POST")
         response["Allow"] = ", ".join(ALLOWED_METHODS)
         return response
-    try:
-        if not cron_request_authenticated(headers=request.headers):
-            return _error(401, "unauthorized")
-    except CronNotConfigured:
-        return _error(503, "cron endpoint not configured")
     params, unknown = parse_params(request.GET, cron.allowed_params)
     if unknown:
         allowed = ", ".join(sorted(cron.allowed_params)) or "none"

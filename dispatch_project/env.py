@@ -89,3 +89,9 @@ def env_matching(pattern: str, environ=os.environ) -> dict[str, str]:
     """Every variable whose whole name matches ``pattern``: for per-cron overrides."""
     regex = re.compile(pattern)
     return {name: value for name, value in environ.items() if regex.fullmatch(name)}
+
+
+def env_is_set(name: str, environ=os.environ) -> bool:
+    """Whether the environment gives ``name`` a value (for reports of where a setting comes
+    from: ``manage.py preflight``)."""
+    return bool(environ.get(name, "").strip())

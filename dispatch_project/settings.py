@@ -55,6 +55,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS and JS) served by the app itself under gunicorn.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -228,11 +230,34 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = None
 # --- HTTP, static, admin ---------------------------------------------------------------------
 USE_TZ = True
 TIME_ZONE = "UTC"
+# Every time in the admin to the second, with its zone (dispatch_project/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["dispatch_project.formats"]
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# ``manage.py collectstatic`` writes here (at build or release time); whitenoise serves it,
+# compressed, from every web process.
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+# HTTPS (docs/deploy.md "Production settings"). Outside DEBUG the defaults are the safe ones:
+# HTTP redirected to HTTPS and cookies sent over HTTPS only. HSTS is sticky in browsers, so it is
+# opted into with DJANGO_SECURE_HSTS_SECONDS. Behind a proxy that terminates TLS, set
+# DJANGO_SECURE_PROXY_SSL_HEADER=true so X-Forwarded-Proto: https counts as HTTPS (only when
+# the proxy sets that header itself and strips a client's).
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# Probes stay answerable over plain HTTP from inside the cluster (kubelet, load balancers).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^healthz/", r"^readyz$"]
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],

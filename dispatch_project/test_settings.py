@@ -11,6 +11,10 @@ os.environ.setdefault("CRON_SECRET", "test-cron-secret")
 os.environ.setdefault("WEBHOOK_TOKEN", "test-webhook-token")
 os.environ.setdefault("Q_CLUSTER_NAME", "dispatch-test")
 os.environ.setdefault("LEDGER_HEARTBEAT_SECONDS", "1")
+# The test client and live servers speak plain HTTP (production redirects it to HTTPS and
+# sends cookies over HTTPS only; a browser test's login needs its session cookie back).
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("DJANGO_SECURE_COOKIES", "false")
 
 from dispatch_project.settings import *  # noqa: E402,F403
 

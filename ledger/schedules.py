@@ -1,9 +1,12 @@
 """The sweeper's own Django-Q schedule, beside the ``background-maintenance`` cron.
 
-``ledger_schedule_sync`` is idempotent: the cron app's ``sync_cron_schedules`` command calls it
-on every deploy; it creates the schedule or puts it back as shipped, keeping its next run.
+``ledger_schedule_sync`` is idempotent: it creates the schedule or puts it back as shipped,
+keeping its next run. It runs after every ``migrate`` (``sweeper_schedule_after_migrate``,
+connected in ``ledger.apps``), so a deployment that migrates has its sweeper with no other step;
+``sync_cron_schedules`` calls it too.
 """
 
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -34,3 +37,13 @@ def ledger_schedule_sync(*, now=None) -> Schedule:
                 setattr(schedule, name, wanted[name])
             schedule.save(update_fields=changed)
     return schedule
+
+
+def sweeper_schedule_after_migrate(*, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """``post_migrate``: ensure the sweeper's schedule on the default database, once Django-Q's
+    table exists (a ``migrate django_q zero`` leaves nothing to write to)."""
+    if using != DEFAULT_DB_ALIAS:
+        return
+    if Schedule._meta.db_table not in connections[using].introspection.table_names():
+        return
+    ledger_schedule_sync()

@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from ledger.maintenance import maintenance_run
 from ledger.runner import execute_run as _execute_run
+from ledger.sweeper import ledger_sweep
 
 
 def execute_run(run_ref: int | str, function: str | None = None) -> dict | None:
@@ -14,8 +15,8 @@ def execute_run(run_ref: int | str, function: str | None = None) -> dict | None:
 
 
 def sweep() -> dict:
-    """The sweeper's own schedule (every minute; it exists after ``migrate``): every app's
-    maintenance steps (runs taken back and sent again, webhook leases rescued and due events
-    drained, windows settled, old rows pruned). It belongs to no cron, so no cron's overlap
-    policy or pause can stop the recovery of that cron's own runs."""
-    return maintenance_run(now=timezone.now())
+    """The sweeper's own schedule (every minute; it exists from ``migrate`` on, see
+    ``ledger.schedules``): the ledger's sweep, then the steps other apps registered
+    ``every_sweep`` (under their names)."""
+    now = timezone.now()
+    return {**ledger_sweep(now=now), **maintenance_run(now=now, sweep_only=True)}

@@ -1,12 +1,15 @@
-"""Operators' view of webhook events: filters, search, the raw body shown safely, the records an
-event produced, and a recorded requeue of failed events."""
+"""Operators' view of webhook events: read-only (no add, change or delete: failed events stay
+for inspection), filters, search, error and age columns, the raw body shown safely, the records
+an event produced, and a recorded requeue of failed events. The drain's doorbell row is a helper
+table and stays out of the admin."""
 
 from django.contrib import admin, messages
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from webhooks.models import DrainDoorbell, EventStatus, WebhookEvent
+from ledger.display import age, first_line
+from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_events_requeue
 from webhooks.text import clean_text
 
@@ -15,8 +18,9 @@ RAW_BODY_DISPLAY_BYTES = 64 * 1024
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(admin.ModelAdmin):
-    list_display = ("id", "event_type", "status", "attempts", "received_at", "processed_at",
-                    "lead_email", "dedupe_key", "produced_links")
+    list_display = ("id", "event_type", "status", "attempts_shown", "received_at", "age_shown",
+                    "next_attempt_at", "processed_at", "error_shown", "lead_email",
+                    "produced_links")
     list_filter = ("event_type", "status", ("received_at", admin.DateFieldListFilter), "source")
     search_fields = ("dedupe_key", "lead_email")
     date_hierarchy = "received_at"
@@ -34,8 +38,23 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
     def has_requeue_permission(self, request):
         return request.user.has_perm("webhooks.change_webhookevent")
+
+    @admin.display(description="attempts", ordering="attempts")
+    def attempts_shown(self, event: WebhookEvent) -> str:
+        return f"{event.attempts}/{event.max_attempts}"
+
+    @admin.display(description="age", ordering="received_at")
+    def age_shown(self, event: WebhookEvent) -> str:
+        return age(event.received_at, now=timezone.now())
+
+    @admin.display(description="last error")
+    def error_shown(self, event: WebhookEvent) -> str:
+        return first_line(event.last_error, 120) or "-"
 
     @admin.display(description="raw body (as received; invalid UTF-8 shown as \ufffd)")
     def raw_body_display(self, event: WebhookEvent) -> str:
@@ -79,11 +98,3 @@ def admin_url(reference: str) -> str | None:
     except NoReverseMatch:
         return None
 
-
-@admin.register(DrainDoorbell)
-class DrainDoorbellAdmin(admin.ModelAdmin):
-    list_display = ("id", "pending", "rung_at", "cleared_at")
-    readonly_fields = ("pending", "rung_at", "cleared_at")
-
-    def has_add_permission(self, request):
-        return False

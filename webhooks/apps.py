@@ -9,13 +9,13 @@ class WebhooksConfig(AppConfig):
         from ledger.maintenance import register_maintenance_step
         from webhooks import checks  # noqa: F401  (registers the system checks)
         from webhooks.claims import webhook_events_rescue
-        from webhooks.doorbell import webhook_drain_wake
         from webhooks.selectors import webhook_queue_health
         from webhooks.services import webhook_events_prune
+        from webhooks.wake import webhook_events_wake
 
-        register_maintenance_step("webhookLeases", webhook_events_rescue)
-        register_maintenance_step("webhookDrain", webhook_drain_wake)
+        register_maintenance_step("webhookLeases", webhook_events_rescue, every_sweep=True)
         register_maintenance_step("webhookHealth", webhook_queue_health)
         register_maintenance_step(
             "webhooksPruned", lambda *, now: {"deleted": webhook_events_prune(now=now)}
         )
+        register_maintenance_step("webhooksWoken", webhook_events_wake, every_sweep=True)

@@ -10,7 +10,7 @@ which claims after its clear).
 
 A flag set longer than ``DOORBELL_STALE_SECONDS`` (its task lost with a killed cluster or by
 Redis) is rung through; the ledger's sweeper also rings every minute while due events wait
-(``webhook_drain_wake``), so a stranded queue never waits for the next delivery.
+(``webhooks.wake``), so a stranded queue never waits for the next delivery.
 
 The ring runs after the event's commit, never inside its INSERT: a flag read before the commit
 could see "pending" just before a drain clears it and claims, and the drain would miss the
@@ -27,7 +27,6 @@ from django.utils import timezone
 from ledger.enqueue import enqueue
 from webhooks import conf
 from webhooks.models import DrainDoorbell
-from webhooks.selectors import webhook_events_due
 
 logger = logging.getLogger(__name__)
 DRAIN_TASK = "webhooks.tasks.drain_on_doorbell"
@@ -81,10 +80,3 @@ def _ring_quietly() -> None:
     except Exception:
         logger.exception("could not ring the drain doorbell",
                          extra={"action": "webhook_doorbell_failed"})
-
-
-def webhook_drain_wake(*, now) -> dict:
-    """A maintenance step: ring when due events wait (a drain task lost with its cluster, a
-    failed ring, a retry whose backoff has passed)."""
-    rung = webhook_events_due(now=now).exists() and doorbell_ring(now=now)
-    return {"rung": bool(rung)}

@@ -109,12 +109,14 @@ def test_schedule_sync__creates_every_minute_schedule_idempotently():
 
 
 def test_sweep_task__is_importable_and_sweeps():
-    """The schedule's function path resolves and runs every maintenance step, the sweep first."""
+    """The schedule's function path resolves and runs the sweep, then the every-minute steps."""
     from pydoc import locate
 
     result = locate("ledger.tasks.sweep")()
-    assert result["runs"] == {"retried": 0, "abandoned": 0, "resent": 0}
-    assert {"webhookLeases", "webhookDrain", "windowsSettled"} <= set(result)
+    assert {key: result[key] for key in ("retried", "abandoned", "resent")} == {
+        "retried": 0, "abandoned": 0, "resent": 0}
+    assert {"webhookLeases", "webhooksWoken", "windowsSettled"} <= set(result)
+    assert "windowsPruned" not in result  # pruning is background-maintenance's, not every minute
     assert "errors" not in result
 
 

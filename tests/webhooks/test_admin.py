@@ -4,6 +4,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.webhooks.helpers import fixture_body, post
 from webhooks.models import EventStatus, WebhookEvent
@@ -79,3 +80,38 @@ def test_admin__requeue_action_resets_attempts_and_is_recorded(admin):
 def test_admin__events_cannot_be_added_or_edited(admin):
     """Events are evidence: no add page, the change page is read-only."""
     assert admin.get(reverse("admin:webhooks_webhookevent_add")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_admin__events_cannot_be_deleted_and_show_error_and_attempts(admin):
+    """Failed events stay (no delete); the list shows attempts n/max and the last error; the
+    doorbell helper table is not in the admin."""
+    from django.contrib import admin as django_admin
+
+    from webhooks.models import DrainDoorbell
+
+    event = WebhookEvent.objects.create(
+        event_type="EMAIL_OPENED", dedupe_key="k-del", raw_body=b"{}", status="failed",
+        attempts=8, last_error="KeyError: 'lead'\nmore", received_at=timezone.now())
+    assert admin.post(reverse("admin:webhooks_webhookevent_delete", args=[event.pk]),
+                      {"post": "yes"}).status_code == 403
+    page = admin.get(reverse("admin:webhooks_webhookevent_changelist")).content.decode()
+    assert "8/8" in page and "KeyError: &#x27;lead&#x27;" in page
+    assert not django_admin.site.is_registered(DrainDoorbell)
+
+
+@pytest.mark.django_db
+def test_admin__requeue_needs_the_change_permission(client, django_user_model):
+    """A staff user who may only view events cannot requeue a failed one."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_webhookevent"))
+    client.force_login(user)
+    event = WebhookEvent.objects.create(
+        event_type="EMAIL_OPENED", dedupe_key="k-perm", raw_body=b"{}", status="failed",
+        attempts=8, received_at=timezone.now())
+    client.post(reverse(CHANGELIST), {"action": "requeue_failed", "index": 0,
+                                      "_selected_action": [event.pk]})
+    event.refresh_from_db()
+    assert event.status == "failed" and event.requeue_count == 0

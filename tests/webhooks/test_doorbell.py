@@ -11,7 +11,8 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from webhooks import processing
-from webhooks.doorbell import doorbell_ring, webhook_drain_wake
+from webhooks.doorbell import doorbell_ring
+from webhooks.wake import webhook_events_wake
 from webhooks.models import DrainDoorbell
 from webhooks.services import webhook_event_ingest
 from webhooks.tasks import drain_on_doorbell
@@ -80,9 +81,9 @@ def test_drain_wake__rings_while_due_events_wait_and_the_flag_is_stale(test_hand
     """A drain task lost with a killed cluster leaves the flag set: the sweeper's step rings
     through once it is stale, and only while due events wait."""
     test_handler(lambda *, event: None)
-    assert webhook_drain_wake(now=T0) == {"rung": False}  # nothing due: nothing rung
+    assert webhook_events_wake(now=T0) == {"due": False, "rang": False}  # nothing due
     ingest(1)
     DrainDoorbell.objects.update_or_create(pk=1, defaults={"pending": True, "rung_at": T0})
-    assert webhook_drain_wake(now=T0 + timedelta(seconds=30)) == {"rung": False}  # fresh
-    assert webhook_drain_wake(now=T0 + timedelta(seconds=121)) == {"rung": True}
+    assert webhook_events_wake(now=T0 + timedelta(seconds=30)) == {"due": True, "rang": False}
+    assert webhook_events_wake(now=T0 + timedelta(seconds=121)) == {"due": True, "rang": True}
     assert DrainDoorbell.objects.get().rung_at == T0 + timedelta(seconds=121)
