@@ -20,6 +20,7 @@ from redis import RedisError
 from cron import conf, keys
 from cron.known_windows import known_window_exists, known_window_recall, known_window_remember
 from cron.models import DispatchWindow, WindowStatus
+from cron.observed import observed_trigger
 from cron.registry import CronDefinition
 from ledger.db import select_row
 from ledger.enqueue import broker_is_transactional
@@ -93,6 +94,7 @@ def event_payload(trigger: Trigger) -> dict:
     }
 
 
+@observed_trigger
 def cron_trigger(*, trigger: Trigger, dispatch: bool | None = None) -> TriggerOutcome:
     """Run or dispatch a cron as its flags say (``dispatch=True`` forces the dispatch path)."""
     cron = trigger.cron

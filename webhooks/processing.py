@@ -17,6 +17,7 @@ from enum import Enum
 from django.db import transaction
 from django.utils import timezone
 
+from ledger import metrics
 from ledger.exceptions import NonRetryableError
 from webhooks import conf
 from webhooks.claims import (
@@ -54,7 +55,9 @@ def webhook_event_process(*, event: ClaimedEvent, clock=timezone.now,
     """Run the event's handler and record the outcome, fenced by the claim token. ``cache`` is
     shared by the handlers of one drain (EventContext.cache) and emptied on any rollback."""
     cache = {} if cache is None else cache
+    started = time.monotonic()
     result = _process(event=event, clock=clock, cache=cache)
+    metrics.webhook_processed(event_type=event.event_type, seconds=time.monotonic() - started)
     if result != Result.SUCCEEDED:
         cache.clear()
     return result
