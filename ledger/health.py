@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
@@ -109,13 +111,12 @@ def check_broker() -> CheckResult:
     if Conf.ORM:
         OrmQ.objects.using(Conf.ORM).values_list("id").first()
         return CheckResult(True, "ORM broker (the database)")
-    params = dict(Conf.REDIS) if isinstance(Conf.REDIS, dict) else {}
-    params.pop("retry", None)
-    params.update(socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                  socket_timeout=REDIS_TIMEOUT_SECONDS, retry_on_timeout=False)
-    client = (redis.Redis.from_url(Conf.REDIS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                                   socket_timeout=REDIS_TIMEOUT_SECONDS)
-              if isinstance(Conf.REDIS, str) else redis.Redis(**params))
+    quick = {"socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+             "socket_timeout": REDIS_TIMEOUT_SECONDS, "retry": Retry(NoBackoff(), 0)}
+    if isinstance(Conf.REDIS, str):
+        client = redis.Redis.from_url(Conf.REDIS, **quick)
+    else:
+        client = redis.Redis(**{**Conf.REDIS, **quick})
     try:
         client.ping()
     except redis.RedisError as error:
