@@ -3,6 +3,9 @@
 explicitly. Command-line flags (workers, threads, bind) still override what is set here."""
 
 import gc
+import os
+
+from prometheus_client import multiprocess
 
 
 def post_worker_init(worker):
@@ -17,7 +20,8 @@ def post_worker_init(worker):
 def on_starting(server):
     """Multiprocess metrics (PROMETHEUS_MULTIPROC_DIR set): create the directory and remove the
     files of processes that are gone (every file at a clean start; a cluster sharing the
-    directory keeps its live files)."""
+    directory keeps its live files). Imported here, not at the top: gunicorn reads this file
+    before it puts the project on sys.path."""
     from ledger.metrics import multiprocess_dir_clean
 
     multiprocess_dir_clean()
@@ -26,9 +30,5 @@ def on_starting(server):
 def child_exit(server, worker):
     """A worker exited: drop its live gauges' files (prometheus_client's bookkeeping); its
     counters and histograms stay, their counts belong in the totals."""
-    import os
-
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
         multiprocess.mark_process_dead(worker.pid)
