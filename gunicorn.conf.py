@@ -20,8 +20,8 @@ def post_worker_init(worker):
 def on_starting(server):
     """Multiprocess metrics (PROMETHEUS_MULTIPROC_DIR set): create the directory and remove the
     files of processes that are gone (every file at a clean start; a cluster sharing the
-    directory keeps its live files). Imported here, not at the top: gunicorn reads this file
-    before it puts the project on sys.path."""
+    directory keeps its live files). Imported here, not at the top, so that reading this file
+    needs nothing of the project (whatever gunicorn's sys.path is when it reads it)."""
     from ledger.metrics import multiprocess_dir_clean
 
     multiprocess_dir_clean()
