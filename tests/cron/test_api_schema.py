@@ -21,7 +21,7 @@ from cron.models import DispatchWindow
 from ledger.models import FunctionAttempt, FunctionRun
 from webhooks.models import WebhookEvent
 
-TOKEN = "schemathesis-staff-token-0123456789abcdef"
+TOKEN = "schemathesis-staff-token-0123456789abcde"  # 40 characters, as authtoken stores
 
 
 def seed() -> None:
