@@ -3,6 +3,8 @@ correlation id that finds every stage of a dispatch."""
 
 import json
 import logging
+import os
+import subprocess
 import sys
 
 import httpx
@@ -10,7 +12,7 @@ import pytest
 
 from dispatch_project.logging import StructuredFormatter
 from ledger.models import FunctionRun
-from tests.cluster import poll, qcluster
+from tests.cluster import ROOT, poll, qcluster
 from tests.conftest import CRON_SECRET
 from tests.webserver import gunicorn
 
@@ -95,3 +97,20 @@ def test_logs__every_stage_of_a_dispatch_carries_its_correlation_id():
     assert any(line["logger"] == "django-q" for line in cluster_lines)
     assert not [line for line in cluster.log_text().splitlines()
                 if line.strip() and not line.startswith("{")]
+
+
+@pytest.mark.parametrize("debug", ["true", "false"])
+def test_logs__a_refused_request_logs_once(debug):
+    """Django's own handlers are gone (DEBUG or not): a 401 is one ``django.request`` line,
+    in JSON, not one from Django's console handler and another from ours."""
+    script = ("import django; django.setup(); from django.test import Client; "
+              "print(Client().post('/api/webhooks/email', data=b'{}', "
+              "content_type='application/json').status_code)")
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "dispatch_project.test_settings",
+                   "DJANGO_DEBUG": debug, "LOG_FORMAT": "json"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "401", done.stderr
+    lines = [line for line in done.stderr.splitlines() if "Unauthorized" in line]
+    assert len(lines) == 1, done.stderr
+    assert json.loads(lines[0])["logger"] == "django.request"
