@@ -10,13 +10,12 @@ cluster is up. A scrape costs a few indexed queries plus one per cron.
 import hmac
 import logging
 
-from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
-from redis import RedisError
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
+from redis import RedisError
 
 from cron import conf
 from cron.registry import all_crons
@@ -111,7 +110,7 @@ def metrics_text() -> bytes:
 
 def metrics_token_accepted(authorization: str) -> bool:
     """No METRICS_TOKEN: open. Otherwise ``Bearer <token>``, compared in constant time."""
-    token = getattr(settings, "METRICS_TOKEN", "") or ""
+    token = conf.metrics_token()
     if not token:
         return True
     scheme, _, given = (authorization or "").partition(" ")
