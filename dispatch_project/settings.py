@@ -284,7 +284,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"structured": {"()": "dispatch_project.logging.StructuredFormatter",
                                   "output": LOG_FORMAT}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+    # A run's fields (correlation id, run id, ...) on every line written while it runs.
+    "filters": {"run_fields": {"()": "ledger.log_context.LogContextFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured",
+                             "filters": ["run_fields"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper() or "INFO"},
     "loggers": {
         # Django's own handlers (installed before ours) replaced by nothing: its lines reach

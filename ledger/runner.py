@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from django.utils import timezone
 
-from ledger import conf, metrics
+from ledger import conf, observe
 from ledger.claims import (
     Claim,
     ClaimKind,
@@ -59,10 +59,10 @@ def execute_run(run_ref: int | str, *, inline: bool = False,
         if claim is None:
             return run
     spec = get_function(claim.run.function)
-    metrics.run_claimed(claim)
+    observe.run_claimed(claim)
     outcome = _call(spec, claim, inline=inline)
     run = function_run_finish(run=claim.run, claim=claim, outcome=outcome, now=timezone.now())
-    metrics.run_finished(run)
+    observe.run_finished(run)
     _hand_on(run)
     return run
 

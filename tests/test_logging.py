@@ -1,6 +1,7 @@
 """One log stream: JSON lines from the web and cluster processes, Django-Q's included, and a
 correlation id that finds every stage of a dispatch."""
 
+import io
 import json
 import logging
 import os
@@ -11,7 +12,10 @@ import httpx
 import pytest
 
 from dispatch_project.logging import StructuredFormatter
+from ledger.log_context import LogContextFilter
 from ledger.models import FunctionRun
+from ledger.runner import run_inline
+from ledger.services import RunRequest
 from tests.cluster import ROOT, poll, qcluster
 from tests.conftest import CRON_SECRET
 from tests.webserver import gunicorn
@@ -114,3 +118,32 @@ def test_logs__a_refused_request_logs_once(debug):
     lines = [line for line in done.stderr.splitlines() if "Unauthorized" in line]
     assert len(lines) == 1, done.stderr
     assert json.loads(lines[0])["logger"] == "django.request"
+
+
+@pytest.mark.django_db
+def test_logs__lines_written_during_a_run_carry_its_fields(make_function):
+    """A line the job's own code writes carries the run's correlation id, run id, function and
+    attempt (the handler's LogContextFilter); a line after the run does not."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(StructuredFormatter())
+    handler.addFilter(LogContextFilter())
+    job_logger = logging.getLogger("tests.job")
+    job_logger.addHandler(handler)
+    job_logger.setLevel(logging.INFO)
+
+    def job(payload):
+        job_logger.info("inside the job")
+        return {}
+
+    make_function("t-logs", job, retries=0)
+    try:
+        run = run_inline(request=RunRequest(function="t-logs", payload={}, source="command",
+                                             correlation_id="ctx-1", dispatch_key="k:1"))
+        job_logger.info("after the run")
+    finally:
+        job_logger.removeHandler(handler)
+    inside, after = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert (inside["correlation_id"], inside["run_id"], inside["function"], inside["attempt"],
+            inside["dispatch_key"]) == ("ctx-1", run.pk, "t-logs", 1, "k:1")
+    assert "correlation_id" not in after and "run_id" not in after
