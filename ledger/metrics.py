@@ -15,12 +15,15 @@ statuses and reasons from TextChoices, event types are bounded to the known ones
 (``register_label_values``), never ids or keys.
 """
 
+import functools
+import logging
 import os
 import re
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+logger = logging.getLogger(__name__)
 # The event metrics' own registry (not prometheus_client's global one), read by the /metrics
 # view when not in multiprocess mode.
 EVENTS = CollectorRegistry()
@@ -67,10 +70,27 @@ def bounded(label: str, value: str) -> str:
 # --- emission points -----------------------------------------------------------------------
 
 
+def _never_raises(emit):
+    """An emission point is called from the business path (a finish, an ingest): a metrics
+    failure (an unwritable multiprocess directory) is logged, never raised."""
+
+    @functools.wraps(emit)
+    def emitting(*args, **kwargs):
+        try:
+            emit(*args, **kwargs)
+        except Exception:
+            logger.warning("could not record a metric", exc_info=True,
+                           extra={"action": "metrics_emit_failed", "metric": emit.__name__})
+
+    return emitting
+
+
+@_never_raises
 def trigger_observed(*, cron: str, outcome: str) -> None:
     TRIGGERS.labels(cron=cron, outcome=outcome).inc()
 
 
+@_never_raises
 def run_claimed(claim) -> None:
     """A worker claimed a run (``ledger.claims.Claim``): its wait since queued or due."""
     run, attempt = claim.run, claim.attempt
@@ -81,6 +101,7 @@ def run_claimed(claim) -> None:
         max(0.0, (attempt.started_at - due).total_seconds()))
 
 
+@_never_raises
 def run_finished(run) -> None:
     """After a finish or a take-back: counted only once the run is terminal."""
     if run is None or not run.is_terminal:
@@ -90,10 +111,12 @@ def run_finished(run) -> None:
         RUN_DURATION.labels(function=run.function).observe(run.duration_ms / 1000)
 
 
+@_never_raises
 def webhook_received(*, event_type: str, outcome: str) -> None:
     WEBHOOKS_RECEIVED.labels(event_type=bounded("event_type", event_type), outcome=outcome).inc()
 
 
+@_never_raises
 def webhook_processed(*, event_type: str, seconds: float) -> None:
     WEBHOOK_PROCESSING.labels(event_type=bounded("event_type", event_type)).observe(seconds)
 

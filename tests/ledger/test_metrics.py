@@ -1,0 +1,41 @@
+"""ledger.metrics: emission never breaks the business path; labels stay bounded; the
+multiprocess directory keeps live processes' files only."""
+
+import os
+import subprocess
+import sys
+
+from ledger import metrics
+
+
+def test_emission__a_failure_is_logged_not_raised(caplog):
+    """A metric that cannot be recorded (here: not a run at all) logs a warning and returns."""
+    metrics.run_finished(object())
+    assert [r.action for r in caplog.records] == ["metrics_emit_failed"]
+
+
+def test_bounded__unknown_event_types_are_other():
+    """Event types outside the registered ones are reported as "other"."""
+    def other() -> float:
+        return metrics.EVENTS.get_sample_value(
+            "dispatch_webhooks_received_total", {"event_type": "other", "outcome": "queued"}) or 0
+
+    before = other()
+    metrics.webhook_received(event_type="SOMETHING_NEW_12345", outcome="queued")
+    metrics.webhook_received(event_type="EMAIL_SENT", outcome="queued")
+    assert other() == before + 1
+    labels = {s.labels["event_type"] for s in metrics.WEBHOOKS_RECEIVED.collect()[0].samples}
+    assert "SOMETHING_NEW_12345" not in labels and "EMAIL_SENT" in labels
+
+
+def test_multiprocess_dir_clean__keeps_live_processes_files(tmp_path):
+    """Files of a dead pid go, files of a live one (this process) stay, others are untouched."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    dead = int(finished.stdout)
+    for name in (f"counter_{dead}.db", f"histogram_{dead}.db", f"counter_{os.getpid()}.db",
+                 "notes.txt"):
+        (tmp_path / name).write_text("x")
+    assert metrics.multiprocess_dir_clean(str(tmp_path)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"counter_{os.getpid()}.db",
+                                                          "notes.txt"]
