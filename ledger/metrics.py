@@ -124,6 +124,9 @@ def webhook_processed(*, event_type: str, seconds: float) -> None:
 # --- multiprocess mode ---------------------------------------------------------------------
 
 _PID_FILE = re.compile(r"^[a-z_]+?_(\d+)\.db$")
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # A process that starts before the web server made it (a cluster) writes its files too.
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 
 def multiprocess_dir() -> str | None:
