@@ -173,3 +173,14 @@ def test_api_runs__time_filters_take_any_offset_and_refuse_the_impossible(api):
     assert ids(api.get("/api/v1/runs/", {"queued_before": "5583-05-08T14:32:12.4+21:58"})) == [
         early.pk]
     assert api.get("/api/v1/runs/", {"queued_after": "0001-01-01T00:00:00+05:00"}).status_code == 400
+
+
+@pytest.mark.django_db
+def test_api_docs__page_for_staff_login_redirect_for_anonymous(staff_token):
+    """The schema's docs page renders for a logged-in staff user; anonymous goes to login."""
+    assert Client().get("/api/v1/docs/").status_code == 302
+    session = Client()
+    session.force_login(User.objects.get(username="ops"))
+    response = session.get("/api/v1/docs/")
+    assert response.status_code == 200
+    assert b"/api/v1/schema/" in response.content
