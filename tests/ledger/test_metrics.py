@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from ledger import metrics
+from ledger.checks import check_metrics_directory
 
 
 def test_emission__a_failure_is_logged_not_raised(caplog):
@@ -39,3 +40,13 @@ def test_multiprocess_dir_clean__keeps_live_processes_files(tmp_path):
     assert metrics.multiprocess_dir_clean(str(tmp_path)) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"counter_{os.getpid()}.db",
                                                           "notes.txt"]
+
+
+def test_check_metrics_directory__unwritable_is_an_error(tmp_path, monkeypatch):
+    """ledger.E004 when PROMETHEUS_MULTIPROC_DIR is not a writable directory; none when unset."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    assert check_metrics_directory() == []
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "missing"))
+    assert [error.id for error in check_metrics_directory()] == ["ledger.E004"]
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert check_metrics_directory() == []
