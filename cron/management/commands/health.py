@@ -12,7 +12,8 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def add_arguments(self, parser):
-        parser.add_argument("--json", action="store_true", dest="as_json", help="print the result as JSON")
+        parser.add_argument("--json", action="store_true", dest="as_json",
+                            help="print the result as JSON")
 
     def handle(self, *args, as_json: bool = False, **options):
         ready_ok, ready = checks_report(READINESS)
