@@ -5,8 +5,9 @@ database, with the project's gunicorn.conf.py (its hooks included).
         httpx.get(server.url + "/metrics")
 
 The environment is the cluster harness's (``tests.cluster.subprocess_environment``: the
-current test database, the test settings, REDIS_URL and Q_CLUSTER_NAME passed through), so a cluster started with the same
-``env`` shares the database, the broker and, when given, PROMETHEUS_MULTIPROC_DIR.
+current test database, the test settings, REDIS_URL and Q_CLUSTER_NAME passed through), so a
+cluster started with the same ``env`` shares the database, the broker and, when given,
+PROMETHEUS_MULTIPROC_DIR.
 """
 
 import socket
