@@ -5,8 +5,12 @@ import os
 import subprocess
 import sys
 
+import httpx
+
 from ledger import metrics
 from ledger.checks import check_metrics_directory
+from tests.cluster import ROOT
+from tests.webserver import free_port
 
 
 def test_emission__a_failure_is_logged_not_raised(caplog):
@@ -50,3 +54,27 @@ def test_check_metrics_directory__unwritable_is_an_error(tmp_path, monkeypatch):
     assert [error.id for error in check_metrics_directory()] == ["ledger.E004"]
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     assert check_metrics_directory() == []
+
+
+def test_serve_metrics__serves_what_other_processes_counted(tmp_path):
+    """``manage.py serve_metrics`` (a cluster pod's sidecar) sums the counters that another
+    process wrote to PROMETHEUS_MULTIPROC_DIR, behind METRICS_TOKEN."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "dispatch_project.test_settings",
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "METRICS_TOKEN": "sidecar-token"}
+    count = ("from ledger import metrics; "
+             "[metrics.trigger_observed(cron='report', outcome='dispatch-only') for _ in range(3)]")
+    subprocess.run([sys.executable, "-c", count], env=env, cwd=ROOT, check=True, timeout=60)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "manage.py", "serve_metrics", "--bind",
+                               "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert b"serving" in server.stdout.readline()
+        url = f"http://127.0.0.1:{port}/metrics"
+        assert httpx.get(url, timeout=5).status_code == 401
+        scraped = httpx.get(url, timeout=5, headers={"Authorization": "Bearer sidecar-token"})
+        assert ('dispatch_triggers_total{cron="report",outcome="dispatch-only"} 3.0'
+                in scraped.text)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
