@@ -12,6 +12,11 @@ def cron_secret() -> str:
     return getattr(settings, "CRON_SECRET", "") or ""
 
 
+def metrics_token() -> str:
+    """``/metrics`` requires ``Authorization: Bearer <token>`` when set."""
+    return getattr(settings, "METRICS_TOKEN", "") or ""
+
+
 def window_seconds(cron: CronDefinition) -> int:
     """The cron's window: its override setting if set, clamped to [15, 3600]."""
     value = int(getattr(settings, cron.window_setting, cron.window_seconds))

@@ -108,3 +108,23 @@ def _audit(row: CronOverrideAudit | None) -> dict | None:
         return None
     return {"at": row.at, "actor": row.actor, "old": row.old_mode or None,
             "new": row.new_mode or None, "reason": row.reason}
+
+
+def cron_next_window_start(cron: CronDefinition, *, now: datetime) -> datetime:
+    """When its schedule next fires after ``now``."""
+    return croniter(cron.schedule, now).get_next(datetime)
+
+
+def cron_last_window(cron: CronDefinition) -> DispatchWindow | None:
+    return DispatchWindow.objects.filter(cron=cron.name).order_by("-window_start", "-id").first()
+
+
+def cron_last_runs(cron: CronDefinition) -> list[FunctionRun]:
+    """The latest run of each of the cron's functions (those that have one)."""
+    runs = []
+    for function in cron.functions:
+        run = (FunctionRun.objects.filter(function=function.name, cron=cron.name)
+               .order_by("-queued_at", "-id").first())
+        if run is not None:
+            runs.append(run)
+    return runs

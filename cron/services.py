@@ -29,6 +29,7 @@ from cron import conf, keys
 from cron.models import DispatchWindow, WindowStatus
 from cron.modes import CronMode, cron_mode
 from cron.overrides import cron_trigger_paused_record
+from cron.observed import observed_trigger
 from cron.registry import CronDefinition
 from ledger.enqueue import broker_is_transactional
 from ledger.errors import error_public_message
@@ -105,13 +106,11 @@ def event_payload(trigger: Trigger) -> dict:
     }
 
 
+@observed_trigger
 def cron_trigger(*, trigger: Trigger, dispatch: bool | None = None) -> TriggerOutcome:
     """Run or dispatch a cron as its flags say (``dispatch=True`` forces the dispatch path)."""
     cron = trigger.cron
     payload = event_payload(trigger)
-    logger.info("cron triggered", extra={
-        "action": "cron_triggered", "cron": cron.name, "source": trigger.source.value,
-        "dispatch_key": payload["dispatchKey"], "correlation_id": trigger.correlation_id})
     decision = cron_mode(cron, dispatch=dispatch)  # overrides beat the flags (cron.modes)
     if decision.mode == CronMode.PAUSED:
         cron_trigger_paused_record(trigger=trigger, payload=payload, decision=decision)

@@ -46,6 +46,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
     "django_q",
     "ledger",
     "webhooks",
@@ -170,6 +173,9 @@ else:
     # The app's own alias: a separate alias closes the default connection inside atomic()
     # (django-q2 #293), and on "default" an enqueue commits or rolls back with our rows.
     Q_CLUSTER["orm"] = "default"
+    # The ORM broker with the clusters' status (Django-Q's Stat) in the database, where the
+    # probes and metrics of every process can read it (ledger/cluster_stats.py).
+    Q_CLUSTER["broker_class"] = "ledger.cluster_stats.OrmBrokerWithStats"
 
 # --- Crons -----------------------------------------------------------------------------------
 CRON_SECRET = env_secret("CRON_SECRET")
@@ -224,6 +230,8 @@ WEBHOOK_DRAIN_BUDGET_SECONDS = env_int("WEBHOOK_DRAIN_BUDGET_SECONDS", 45, minim
 WEBHOOK_DOORBELL_BUDGET_SECONDS = env_int("WEBHOOK_DOORBELL_BUDGET_SECONDS", 10, minimum=1,
                                           maximum=100)
 WEBHOOK_EVENT_RETENTION_DAYS = env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30, minimum=1)
+# /healthz/pipeline fails when the oldest due event has waited longer than this.
+WEBHOOK_BACKLOG_MAX_AGE_SECONDS = env_int("WEBHOOK_BACKLOG_MAX_AGE_SECONDS", 300, minimum=1)
 # Django must not refuse the body before our view can answer 413 itself.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
 
@@ -258,16 +266,55 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+
+# --- Observability (docs/observability.md) ----------------------------------------------------
+# /metrics: open unless METRICS_TOKEN is set (then "Authorization: Bearer <token>").
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# The read API (/api/v1/): a staff user's token ("Authorization: Token <key>" or "Bearer <key>",
+# manage.py drf_create_token <username>) or a staff session. Anonymous: 401.
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "cron.api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "dispatch read API",
+    "DESCRIPTION": "Crons, dispatch windows, runs and webhook events (read-only).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
 }
 
+# One log stream: one JSON object per line (LOG_FORMAT=json, the default) or readable text
+# (LOG_FORMAT=text, for development), from the web and the cluster processes alike, Django-Q's
+# own lines included (its logger gets our handler, so it adds none of its own).
+LOG_FORMAT = env_str("LOG_FORMAT", "json").lower() or "json"
+if LOG_FORMAT not in ("json", "text"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"structured": {"()": "dispatch_project.logging.StructuredFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+    "formatters": {"structured": {"()": "dispatch_project.logging.StructuredFormatter",
+                                  "output": LOG_FORMAT}},
+    # A run's fields (correlation id, run id, ...) on every line written while it runs.
+    "filters": {"run_fields": {"()": "ledger.log_context.LogContextFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured",
+                             "filters": ["run_fields"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper() or "INFO"},
-    "loggers": {"django-q": {"level": env_str("Q_LOG_LEVEL", "WARNING").upper() or "WARNING"}},
+    "loggers": {
+        # Django's own handlers (installed before ours) replaced by nothing: its lines reach
+        # the root's handler once.
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+        "django-q": {"handlers": ["console"], "propagate": False,
+                     "level": env_str("Q_LOG_LEVEL", "WARNING").upper() or "WARNING"},
+    },
 }

@@ -1,10 +1,12 @@
 """System checks for the ledger's configuration (``manage.py check``; ``qcluster`` runs them too,
 so a misconfigured cluster refuses to start)."""
 
+import os
+
 from django.core.checks import Error, Tags, register
 from django_q.conf import Conf
 
-from ledger import conf
+from ledger import conf, metrics
 from ledger.registry import all_functions
 
 RETRY_MARGIN_SECONDS = 30  # ORM redelivery must come well after the longest delivery ends
@@ -54,3 +56,15 @@ def check_q_cluster_retry(app_configs=None, **kwargs):
             )
         )
     return errors
+
+
+@register(Tags.compatibility)
+def check_metrics_directory(app_configs=None, **kwargs):
+    """PROMETHEUS_MULTIPROC_DIR set: every process must be able to write its metric files there,
+    or its counts are lost (``ledger.metrics`` logs each failed emission)."""
+    path = metrics.multiprocess_dir()
+    if not path or os.access(path, os.W_OK | os.X_OK):
+        return []
+    return [Error(f"PROMETHEUS_MULTIPROC_DIR ({path}) is not a writable directory.",
+                  hint="Create it writable for the web server's and the cluster's user, or unset "
+                  "PROMETHEUS_MULTIPROC_DIR for single-process metrics.", id="ledger.E004")]

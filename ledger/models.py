@@ -191,3 +191,24 @@ class ConcurrencySlot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.function}[{self.key}] slot {self.slot} -> run {self.run_id}"
+
+
+class ClusterStat(models.Model):
+    """A Django-Q cluster's status (its signed ``Stat``) on the ORM broker, which would keep it
+    in Django's cache, per process here. Written by each cluster's sentinel at most every
+    ``ledger.cluster_stats.WRITE_SECONDS`` (and on every status change), read by the probes, the
+    metrics and ``cluster_alive``. On Redis, Django-Q keeps it in Redis and this table is empty.
+    """
+
+    key = models.CharField(max_length=255)  # unique: ledger_cluster_stat_key
+    value = models.TextField()
+    updated_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key"], name="ledger_cluster_stat_key"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key

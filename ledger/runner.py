@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from django.utils import timezone
 
-from ledger import conf
+from ledger import conf, observe
 from ledger.claims import (
     Claim,
     ClaimKind,
@@ -50,8 +50,10 @@ def execute_run(run_ref: int | str, *, inline: bool = False) -> FunctionRun | No
     if claim is None:
         return run
     spec = get_function(claim.run.function)
+    observe.run_claimed(claim)
     outcome = _call(spec, claim, inline=inline)
     run = function_run_finish(run=claim.run, claim=claim, outcome=outcome, now=timezone.now())
+    observe.run_finished(run)
     _hand_on(run)
     return run
 

@@ -2,13 +2,13 @@
 
 from datetime import timedelta
 
-from django.db.models import Max, Min, Q
+from django.db.models import Count, Max, Min, Q
 from django_q.conf import Conf
 from django_q.models import Schedule
 
 from ledger import conf
 from ledger.enqueue import broker_is_transactional
-from ledger.models import FunctionAttempt, FunctionRun, RunStatus
+from ledger.models import ACTIVE_STATUSES, FunctionAttempt, FunctionRun, RunStatus
 from ledger.schedules import SWEEP_SCHEDULE_NAME
 
 
@@ -73,3 +73,26 @@ def cluster_last_seen(*, now) -> dict:
     at = max(seen) if seen else None
     return {"at": at, "ageSeconds": round((now - at).total_seconds(), 1) if at else None,
             "scheduleTickAt": tick, "workerAt": max(filter(None, (worker, beat)), default=None)}
+
+
+def active_runs_by_function() -> dict[tuple[str, str], int]:
+    """{(function, status): count} of queued and running runs (the partial index's rows)."""
+    rows = (FunctionRun.objects.filter(status__in=ACTIVE_STATUSES)
+            .values("function", "status").annotate(count=Count("id")).order_by())
+    return {(row["function"], row["status"]): row["count"] for row in rows}
+
+
+def runs_overdue(*, now):
+    """Running runs past their timeout plus grace: their lease (never past timeout + grace)
+    expired more than ``LEDGER_GRACE_SECONDS`` ago and the sweeper, every minute, has not taken
+    them back: no sweeper runs, or the database refuses it."""
+    return FunctionRun.objects.filter(
+        status=RunStatus.RUNNING,
+        lease_expires_at__lt=now - timedelta(seconds=conf.grace_seconds()))
+
+
+def last_success_at(*, cron: str):
+    """When the cron's latest succeeded run finished (None: none in the ledger). Walks the
+    finished runs' index from the newest, so a cron that succeeds regularly costs a few rows."""
+    return (FunctionRun.objects.filter(cron=cron, status=RunStatus.SUCCEEDED)
+            .order_by("-finished_at").values_list("finished_at", flat=True).first())

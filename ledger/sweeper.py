@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django_q.conf import Conf
 
-from ledger import conf
+from ledger import conf, metrics
 from ledger.enqueue import broker_is_transactional
 from ledger.models import FunctionRun, RunReason, RunStatus, TERMINAL_STATUSES
 from ledger.claims import function_run_take_back
@@ -32,6 +32,7 @@ def ledger_sweep(*, now) -> dict:
         taken = function_run_take_back(run=run, now=now)
         if taken is None:
             continue
+        metrics.run_finished(taken)
         if taken.status == RunStatus.FAILED:
             abandoned += 1
         else:

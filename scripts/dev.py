@@ -36,6 +36,7 @@ def dev_environment() -> dict:
             env[name] = value
     env.setdefault("DJANGO_SETTINGS_MODULE", "dispatch_project.settings")
     env.setdefault("Q_LOG_LEVEL", "INFO")  # show the cluster's work in the terminal
+    env.setdefault("LOG_FORMAT", "text")  # readable lines in the terminal (production: JSON)
     return env
 
 

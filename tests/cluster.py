@@ -57,6 +57,22 @@ def current_database_url() -> str:
     raise RuntimeError(f"no cluster harness for the {connection.vendor} backend")
 
 
+def subprocess_environment(extra: dict) -> dict:
+    """The environment of a subprocess on the test database (a cluster, a web server): the
+    test settings, DISPATCH_TEST_JOBS=1, REDIS_URL and Q_CLUSTER_NAME passed through."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="dispatch_project.test_settings",
+        DATABASE_URL=current_database_url(),
+        DISPATCH_TEST_JOBS="1",
+        LOG_LEVEL="INFO",
+        Q_LOG_LEVEL="INFO",  # the harness reads Django-Q's start-up lines
+        PYTHONUNBUFFERED="1",
+    )
+    env.update({name: str(value) for name, value in extra.items()})
+    return env
+
+
 class Cluster:
     def __init__(self, *, workers: int = 2, env: dict | None = None, skip_checks: bool = False,
                  label: str = "qcluster"):
@@ -75,18 +91,7 @@ class Cluster:
         return self.process.pid
 
     def environment(self) -> dict:
-        env = dict(os.environ)
-        env.update(
-            DJANGO_SETTINGS_MODULE="dispatch_project.test_settings",
-            DATABASE_URL=current_database_url(),
-            DISPATCH_TEST_JOBS="1",
-            Q_WORKERS=str(self.workers),
-            LOG_LEVEL="INFO",
-            Q_LOG_LEVEL="INFO",  # the harness reads Django-Q's start-up lines
-            PYTHONUNBUFFERED="1",
-        )
-        env.update({name: str(value) for name, value in self.extra_env.items()})
-        return env
+        return subprocess_environment({"Q_WORKERS": self.workers, **self.extra_env})
 
     def start(self) -> "Cluster":
         _purge_redis_queue()

@@ -71,6 +71,12 @@ def test_settings__secret_with_inner_whitespace_stops_start_up():
     assert "CRON_SECRET" in settings_error(CRON_SECRET="two words")
 
 
+def test_settings__log_format_is_json_or_text():
+    """Any other LOG_FORMAT stops start-up naming it; METRICS_TOKEN is a secret like the rest."""
+    assert "LOG_FORMAT" in settings_error(LOG_FORMAT="xml")
+    assert "METRICS_TOKEN" in settings_error(METRICS_TOKEN="two words")
+
+
 def test_settings__missing_secret_key_says_how_to_fix():
     code = "import dispatch_project.settings"
     result = subprocess.run([sys.executable, "-c", code], env={"PATH": "/usr/bin:/bin"},

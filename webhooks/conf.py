@@ -63,3 +63,8 @@ def retention_days() -> int:
 
 def prune_batch_size() -> int:
     return int(getattr(settings, "WEBHOOK_PRUNE_BATCH_SIZE", 500))
+
+
+def backlog_max_age_seconds() -> int:
+    """``/healthz/pipeline`` fails when the oldest due event has waited longer than this."""
+    return int(getattr(settings, "WEBHOOK_BACKLOG_MAX_AGE_SECONDS", 300))

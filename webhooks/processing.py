@@ -17,6 +17,7 @@ from enum import Enum
 from django.db import transaction
 from django.utils import timezone
 
+from ledger import metrics
 from ledger.exceptions import NonRetryableError
 from webhooks import conf
 from webhooks.claims import (
@@ -51,6 +52,13 @@ def worker_name(role: str = "drain") -> str:
 
 def webhook_event_process(*, event: ClaimedEvent, clock=timezone.now) -> Result:
     """Run the event's handler and record the outcome, fenced by the claim token."""
+    started = time.monotonic()
+    result = _process(event=event, clock=clock)
+    metrics.webhook_processed(event_type=event.event_type, seconds=time.monotonic() - started)
+    return result
+
+
+def _process(*, event: ClaimedEvent, clock) -> Result:
     log = {"event_id": event.id, "event_type": event.event_type, "attempt": event.attempts}
     try:
         handler = handler_for(event.event_type)

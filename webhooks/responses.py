@@ -24,15 +24,20 @@ from webhooks.services import IngestMode, IngestOutcome
 
 RETRY_AFTER_SECONDS = 30
 STATUS_BY_ERROR = (
-    (WebhookNotConfigured, 503),
-    (WebhookAuthFailed, 401),
-    (WebhookBodyTooLarge, 413),
-    (WebhookBadRequest, 400),
+    (WebhookNotConfigured, 503, "not-configured"),
+    (WebhookAuthFailed, 401, "unauthorized"),
+    (WebhookBodyTooLarge, 413, "too-large"),
+    (WebhookBadRequest, 400, "bad-request"),
 )
 
 
+def refusal_outcome(error: WebhooksError) -> str:
+    """The metrics' outcome label of a refused delivery."""
+    return next(label for kind, _, label in STATUS_BY_ERROR if isinstance(error, kind))
+
+
 def error_response(error: WebhooksError) -> JsonResponse:
-    status = next(code for kind, code in STATUS_BY_ERROR if isinstance(error, kind))
+    status = next(code for kind, code, _ in STATUS_BY_ERROR if isinstance(error, kind))
     return JsonResponse({"success": False, "error": str(error)}, status=status)
 
 

@@ -8,11 +8,17 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from ledger import metrics
 from webhooks import conf
 from webhooks.auth import webhook_request_authenticate
 from webhooks.exceptions import WebhookBodyTooLarge, WebhooksError
 from webhooks.registry import supported_event_types
-from webhooks.responses import error_response, outcome_response, unavailable_response
+from webhooks.responses import (
+    error_response,
+    outcome_response,
+    refusal_outcome,
+    unavailable_response,
+)
 from webhooks.services import webhook_event_ingest
 
 logger = logging.getLogger(__name__)
@@ -43,11 +49,15 @@ def email_webhook_view(request):
         outcome = webhook_event_ingest(body=read_body(), headers=request.headers,
                                        now=timezone.now())
     except WebhooksError as error:
+        metrics.webhook_received(event_type=metrics.OTHER, outcome=refusal_outcome(error))
         return error_response(error)
     except DatabaseError:
         logger.exception("webhook not stored: database unavailable",
                          extra={"action": "webhook_store_failed"})
+        metrics.webhook_received(event_type=metrics.OTHER, outcome="unavailable")
         return unavailable_response()
+    metrics.webhook_received(event_type=outcome.event_type, outcome=(
+        "duplicate" if outcome.duplicate else outcome.mode.value))
     return outcome_response(outcome)
 
 
