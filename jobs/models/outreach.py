@@ -17,7 +17,11 @@ class Client(models.Model):
     emailbison_base_url = models.URLField(blank=True)
     emailbison_api_key = models.CharField(max_length=255, blank=True)
     availability_source = models.CharField(max_length=32, blank=True)
+    availability_base_url = models.URLField(blank=True)
+    availability_api_key = models.CharField(max_length=255, blank=True)
     booking_provider = models.CharField(max_length=32, blank=True)
+    booking_base_url = models.URLField(blank=True)
+    booking_api_key = models.CharField(max_length=255, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")
     auto_follow_up_on_reply = models.BooleanField(default=True)
     first_touch_slot_offers = models.BooleanField(default=False)
@@ -109,7 +113,8 @@ class Message(models.Model):
     emailbison_reply_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["lead", "sent_at"])]
+        indexes = [models.Index(fields=["lead", "sent_at"]),
+                   models.Index(fields=["direction", "sent_at"])]
 
     def __str__(self) -> str:
         return f"{self.direction} {self.subject[:40]}"
@@ -161,3 +166,4 @@ class FollowUpInstance(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["lead", "sequence"],
                                                name="one_instance_per_lead_sequence")]
+        indexes = [models.Index(fields=["status", "next_step_due_at"])]
