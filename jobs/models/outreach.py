@@ -68,6 +68,7 @@ class Lead(models.Model):
     first_name = models.CharField(max_length=200, blank=True)
     last_name = models.CharField(max_length=200, blank=True)
     emailbison_lead_id = models.CharField(max_length=64, blank=True)
+    first_email_due_at = models.DateTimeField(null=True, blank=True)  # first campaign email
     status = models.CharField(max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW)
     sentiment = models.CharField(max_length=20, choices=Sentiment.choices, blank=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
