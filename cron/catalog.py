@@ -20,3 +20,25 @@ def register_catalog() -> None:
             description="Drain background queues (webhook events) and run ledger maintenance.",
         )
     )
+    register_cron(
+        CronDefinition(
+            name="response-timing",
+            route="response-timing",
+            functions=(CronFunction("cron-response-timing", "cron-response-timing"),),
+            window_seconds=300,
+            schedule="*/5 * * * *",
+            description="Record how fast setters, the AI or the next campaign email answered "
+                        "each inbound message of the last 90 days.",
+        )
+    )
+    register_cron(
+        CronDefinition(
+            name="followups",
+            route="followups",
+            functions=(CronFunction("cron-followups", "cron-followups"),),
+            window_seconds=60,
+            schedule="* * * * *",
+            description="Advance due follow-up sequences: produce each due step's task, pause "
+                        "on a reply, resume after quiet days, complete on a booked meeting.",
+        )
+    )

@@ -8,6 +8,8 @@ import time
 
 from django.utils import timezone
 
+from jobs.followups import followups_run
+from jobs.response_timing import response_timing_record
 from ledger.maintenance import maintenance_run
 from webhooks.processing import webhook_events_drain
 
@@ -28,3 +30,13 @@ def background_maintenance(payload: dict) -> dict:
     result = maintenance_run(now=timezone.now())
     result["durationMs"] = int((time.monotonic() - started) * 1000)
     return result
+
+
+def cron_response_timing(payload: dict) -> dict:
+    """Record how each inbound message of the lookback was answered (jobs.response_timing)."""
+    return response_timing_record(now=timezone.now())
+
+
+def cron_followups(payload: dict) -> dict:
+    """Advance the follow-up sequences under the followups lock (jobs.followups)."""
+    return followups_run(now=timezone.now())

@@ -15,5 +15,15 @@ def register_all() -> None:
         "background-maintenance", functions.background_maintenance,
         timeout_seconds=300, retries=1,
     )
+    # The outreach crons: one run at a time (concurrency 1), one success per dispatch key (the
+    # default idempotency key); each service's time budget ends it inside its timeout.
+    register_function(
+        "cron-response-timing", functions.cron_response_timing,
+        timeout_seconds=300, retries=2, concurrency_limit=1,
+    )
+    register_function(
+        "cron-followups", functions.cron_followups,
+        timeout_seconds=120, retries=1, concurrency_limit=1,
+    )
     for event_type, handler in HANDLERS.items():
         register_handler(event_type, handler)
