@@ -25,5 +25,20 @@ def register_all() -> None:
         "cron-followups", functions.cron_followups,
         timeout_seconds=120, retries=1, concurrency_limit=1,
     )
+    # The provider crons: timeouts above their largest time budget (timeBudgetMs at most 240 s;
+    # appointment-reconcile APPOINTMENT_RECONCILE_TIME_BUDGET_SECONDS, 45 s by default); a bad
+    # param (InvalidParam) fails at once, other failures get one more attempt.
+    register_function(
+        "cron-availability", functions.cron_availability,
+        timeout_seconds=300, retries=1, concurrency_limit=1,
+    )
+    register_function(
+        "cron-emailbison-availability-slot", functions.cron_emailbison_availability_slot,
+        timeout_seconds=300, retries=1, concurrency_limit=1,
+    )
+    register_function(
+        "cron-appointment-reconcile", functions.cron_appointment_reconcile,
+        timeout_seconds=120, retries=1, concurrency_limit=1,
+    )
     for event_type, handler in HANDLERS.items():
         register_handler(event_type, handler)

@@ -65,7 +65,9 @@ class ProviderClient:
         if not (base_url or "").strip() or not (api_key or "").strip():
             raise ProviderNotConfigured(self.label, detail="no base URL or API key set")
         self._api_key = api_key.strip()
-        self._http = httpx.Client(base_url=base_url.strip().rstrip("/"),
+        base_url = base_url.strip().rstrip("/")
+        self._base_path = httpx.URL(base_url).path.rstrip("/")  # named in errors with the path
+        self._http = httpx.Client(base_url=base_url,
                                   headers={"Accept": "application/json",
                                            "User-Agent": "dispatch/1"})
 
@@ -81,10 +83,11 @@ class ProviderClient:
     def request_json(self, method: str, path: str, *, params: dict | None = None,
                      body: Any = None, deadline: Deadline | None = None) -> Any:
         """The decoded JSON of a 2xx answer (None for an empty body); a ProviderError else."""
-        attempt = 0
+        attempt, url_path = 0, self._base_path + path
         while True:
             attempt += 1
-            answer, retryable, retry_after = self._attempt(method, path, params, body, deadline)
+            answer, retryable, retry_after = self._attempt(method, path, url_path, params, body,
+                                                           deadline)
             if not isinstance(answer, ProviderError):
                 return answer
             if not retryable or attempt > conf.max_retries():
@@ -98,14 +101,14 @@ class ProviderClient:
                                "attempt": attempt})
             time.sleep(wait)
 
-    def _attempt(self, method, path, params, body, deadline):
+    def _attempt(self, method, path, url_path, params, body, deadline):
         """One request: (the decoded answer or an error, whether the error may be retried,
-        the answer's ``Retry-After``)."""
+        the answer's ``Retry-After``). Errors name ``url_path``, the path the request went to."""
         timeout = conf.timeout_seconds()
         if deadline is not None:
             remaining = deadline.remaining()
             if remaining < MIN_REQUEST_SECONDS:
-                raise ProviderBudgetExhausted(self.label, method, path, "not sent",
+                raise ProviderBudgetExhausted(self.label, method, url_path, "not sent",
                                               "the run's time budget is spent")
             timeout = min(timeout, remaining)
         try:
@@ -113,20 +116,21 @@ class ProviderClient:
                 method, path, params=params, json=body, timeout=timeout,
                 headers={"Authorization": f"Bearer {self._api_key}"})
         except httpx.TimeoutException:
-            return ProviderTimeout(self.label, method, path, "timeout",
+            return ProviderTimeout(self.label, method, url_path, "timeout",
                                    f"no answer within {timeout:.1f} s"), False, None
         except httpx.TransportError as exc:
-            return ProviderUnreachable(self.label, method, path, "unreachable",
+            return ProviderUnreachable(self.label, method, url_path, "unreachable",
                                        type(exc).__name__), True, None
         status = response.status_code
         if 200 <= status < 300:
-            return self._decode(response, method, path), False, None
+            return self._decode(response, method, url_path), False, None
         retry_after = response.headers.get("Retry-After")
         if status == 429:
-            return ProviderRateLimited(self.label, method, path, "429"), True, retry_after
+            return ProviderRateLimited(self.label, method, url_path, "429"), True, retry_after
         if status >= 500:
-            return ProviderServerError(self.label, method, path, str(status)), True, retry_after
-        return ProviderRejected(self.label, method, path, str(status)), False, None
+            error = ProviderServerError(self.label, method, url_path, str(status))
+            return error, True, retry_after
+        return ProviderRejected(self.label, method, url_path, str(status)), False, None
 
     def _decode(self, response: httpx.Response, method: str, path: str) -> Any:
         if not response.content.strip():
@@ -139,7 +143,7 @@ class ProviderClient:
 
     def bad_shape(self, method: str, path: str, detail: str) -> ProviderBadResponse:
         """For the clients: a 2xx answer whose JSON is not in the shape they read."""
-        return ProviderBadResponse(self.label, method, path, "200", detail)
+        return ProviderBadResponse(self.label, method, self._base_path + path, "200", detail)
 
 
 def backoff_seconds(attempt: int, retry_after: str | None) -> float:

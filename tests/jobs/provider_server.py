@@ -4,7 +4,7 @@ recorded.
 ``server.script("GET", "/slots", Reply(200, {...}), Reply(500))`` answers that method and path
 (the query string ignored) with each reply in turn, the last one repeating; a reply may also be a
 function of the recorded request (for pages). Anything unscripted is a 404. ``server.requests``
-lists what arrived, in order.
+lists what arrived, in order; ``max_in_flight`` the most requests it was answering at once.
 """
 
 import json
@@ -47,6 +47,7 @@ class ProviderServer(ThreadingHTTPServer):
         self.requests: list[Request] = []
         self._scripts: dict[tuple[str, str], list] = {}
         self._lock = threading.Lock()
+        self.in_flight = self.max_in_flight = 0
 
     @property
     def base_url(self) -> str:
@@ -85,8 +86,18 @@ class _Handler(BaseHTTPRequestHandler):
                           {k.lower(): v for k, v in self.headers.items()},
                           self.rfile.read(length) if length else b"")
         reply = self.server._answer(request)
-        if reply.delay_seconds:
-            time.sleep(reply.delay_seconds)
+        with self.server._lock:
+            self.server.in_flight += 1
+            self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
+        try:
+            if reply.delay_seconds:
+                time.sleep(reply.delay_seconds)
+            self._reply(reply)
+        finally:
+            with self.server._lock:
+                self.server.in_flight -= 1
+
+    def _reply(self, reply: Reply):
         body = reply.body if isinstance(reply.body, bytes) else (
             b"" if reply.body is None else json.dumps(reply.body).encode())
         self.send_response(reply.status)
