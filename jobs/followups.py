@@ -85,8 +85,8 @@ def followups_advance(*, now: datetime, batch_size: int, quiet_days: int,
     while time.monotonic() < deadline:
         batch = _due_batch(now=now, after=cursor, size=batch_size)
         if batch:
+            cursor = (batch[-1].next_step_due_at, batch[-1].pk)  # read before the batch moves
             _advance_batch(batch, now=now, quiet_since=quiet_since, counts=counts)
-            cursor = (batch[-1].next_step_due_at, batch[-1].pk)
         if len(batch) < batch_size:
             exhausted = True
             break
