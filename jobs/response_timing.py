@@ -50,7 +50,8 @@ class _Counts:
     updated_ai: int = 0
 
 
-def response_timing_record(*, now: datetime, lookback_days: int = conf.RESPONSE_TIMING_LOOKBACK_DAYS,
+def response_timing_record(*, now: datetime,
+                           lookback_days: int = conf.RESPONSE_TIMING_LOOKBACK_DAYS,
                            batch_size: int = conf.RESPONSE_TIMING_BATCH_SIZE,
                            budget_seconds: float | None = None) -> dict:
     """Record the response timing of the lookback's inbound messages (see the module doc)."""
