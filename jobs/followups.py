@@ -128,8 +128,10 @@ def _due_batch(*, now: datetime, after: tuple[datetime, int] | None,
         lead__auto_follow_up_enabled=True,
     ).exclude(lead__status=LeadStatus.BLACKLISTED)
     if after is not None:
+        # The plain lower bound lets the (status, next_step_due_at) index start at the cursor.
         query = query.filter(Q(next_step_due_at__gt=after[0])
-                             | Q(next_step_due_at=after[0], pk__gt=after[1]))
+                             | Q(next_step_due_at=after[0], pk__gt=after[1]),
+                             next_step_due_at__gte=after[0])
     return list(query.select_related("lead").order_by("next_step_due_at", "pk")[:size])
 
 

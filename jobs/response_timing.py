@@ -96,7 +96,9 @@ def _inbound_batch(*, scan_from: datetime, scan_to: datetime, after: tuple[datet
     query = Message.objects.filter(direction=Direction.INBOUND, sent_at__gte=scan_from,
                                    sent_at__lte=scan_to)
     if after is not None:
-        query = query.filter(Q(sent_at__gt=after[0]) | Q(sent_at=after[0], id__gt=after[1]))
+        # The plain lower bound lets the (direction, sent_at) index start at the cursor.
+        query = query.filter(Q(sent_at__gt=after[0]) | Q(sent_at=after[0], id__gt=after[1]),
+                             sent_at__gte=after[0])
     return [_Row(*values) for values in
             query.order_by("sent_at", "id").values_list(*_FIELDS)[:size]]
 
