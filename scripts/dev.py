@@ -64,7 +64,8 @@ def manage(env, *args, **kwargs):
 
 def django_print(env, code: str) -> str:
     """What ``code`` prints, run by ``manage.py shell``."""
-    return manage(env, "shell", "-c", code, capture_output=True, text=True).stdout.strip()
+    return manage(env, "shell", "-v", "0", "-c", code, capture_output=True,
+                  text=True).stdout.strip()
 
 
 def sample_webhook(url: str, token: str, workspace_id: str) -> str:
@@ -108,7 +109,7 @@ def main() -> int:
     cluster = subprocess.Popen([PYTHON, "manage.py", "qcluster"], cwd=ROOT, env=env)
     url = f"http://{HOST}:{PORT}"
     print(
-        f"\n  Service:  {url}   (another port: DEV_PORT=8123 make run)\n"
+        f"\n  Service:  {url}   (another port: DEV_PORT=<port> make run)\n"
         f"  Admin:    {url}/admin/\n"
         f"  Fake providers (EmailBison, availability, booking): {providers.base_url}\n"
         f"  CRON_SECRET={env['CRON_SECRET']}\n  WEBHOOK_TOKEN={env['WEBHOOK_TOKEN']}\n"
