@@ -22,6 +22,7 @@ from jobs.providers.exceptions import (
     ProviderUnreachable,
 )
 from tests.jobs.provider_server import Reply, provider_server  # noqa: F401
+from tests.test_settings_env import settings_error
 
 KEY = "sk-test-secret-key-123"
 SLOTS = {"slots": [{"start": "2026-03-03T15:00:00Z", "end": "2026-03-03T15:30:00Z"},
@@ -265,3 +266,11 @@ def test_parse_retry_after__seconds_dates_and_junk():
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
 
+
+
+@pytest.mark.parametrize("name,value", [("PROVIDER_MAX_RETRIES", "9"),
+                                        ("PROVIDER_TIMEOUT_SECONDS", "soon"),
+                                        ("APPOINTMENT_RECONCILE_TIME_BUDGET_SECONDS", "500")])
+def test_provider_settings__bad_environment_stops_start_up(name, value):
+    """A provider setting out of range or not a number is a start-up error naming it."""
+    assert f"{name}=" in settings_error(**{name: value})
