@@ -121,6 +121,9 @@ class ProviderClient:
         except httpx.TransportError as exc:
             return ProviderUnreachable(self.label, method, url_path, "unreachable",
                                        type(exc).__name__), True, None
+        except httpx.RequestError as exc:  # an answer httpx could not read (decoding, redirects)
+            return ProviderBadResponse(self.label, method, url_path, "unreadable",
+                                       type(exc).__name__), False, None
         status = response.status_code
         if 200 <= status < 300:
             return self._decode(response, method, url_path), False, None

@@ -274,3 +274,12 @@ def test_parse_retry_after__seconds_dates_and_junk():
 def test_provider_settings__bad_environment_stops_start_up(name, value):
     """A provider setting out of range or not a number is a start-up error naming it."""
     assert f"{name}=" in settings_error(**{name: value})
+
+
+def test_provider_client__undecodable_body_is_a_bad_response(provider_server):
+    """A body httpx cannot decode (gzip that is not) is ProviderBadResponse, not a crash."""
+    provider_server.script("GET", "/slots", Reply(200, b"plain", {"Content-Encoding": "gzip"}))
+    with pytest.raises(ProviderBadResponse) as caught:
+        with AvailabilityClient(base_url=provider_server.base_url, api_key=KEY) as client:
+            client.slots(start=date(2026, 3, 1), days=30)
+    assert str(caught.value) == "Availability: GET /slots -> unreadable (DecodingError)"
