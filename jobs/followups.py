@@ -12,7 +12,8 @@ A run, in order:
    after the last, completes (``completed``). An instance that cannot be processed (its step is
    missing, its template does not render) is left as it is and counted in ``errors``.
 
-Each batch is one transaction of a fixed number of queries. ``exhausted`` says every due
+Each batch is one transaction of a fixed number of queries, its instances locked (FOR UPDATE
+SKIP LOCKED on PostgreSQL) until it commits. ``exhausted`` says every due
 instance was reached before the time budget ran out. Two runs never overlap: the run holds the
 ``followups`` lock (jobs.locks) and a run that finds it held does nothing and answers
 ``{"skipped": True, "reason": "locked"}``.
@@ -20,13 +21,15 @@ instance was reached before the time budget ran out. Two runs never overlap: the
 
 import logging
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, DateTimeField, F, Q, Value, When
 
 from jobs import conf
+from jobs.inserts import rows_insert_new
 from jobs.locks import cron_lock
 from jobs.models import (
     AppointmentStatus,
@@ -83,10 +86,11 @@ def followups_advance(*, now: datetime, batch_size: int, quiet_days: int,
     cursor: tuple[datetime, int] | None = None
     exhausted = False
     while time.monotonic() < deadline:
-        batch = _due_batch(now=now, after=cursor, size=batch_size)
-        if batch:
-            cursor = (batch[-1].next_step_due_at, batch[-1].pk)  # read before the batch moves
-            _advance_batch(batch, now=now, quiet_since=quiet_since, counts=counts)
+        with transaction.atomic():
+            batch = _due_batch(now=now, after=cursor, size=batch_size)
+            if batch:
+                cursor = (batch[-1].next_step_due_at, batch[-1].pk)
+                _advance_batch(batch, now=now, quiet_since=quiet_since, counts=counts)
         if len(batch) < batch_size:
             exhausted = True
             break
@@ -132,21 +136,22 @@ def _due_batch(*, now: datetime, after: tuple[datetime, int] | None,
         query = query.filter(Q(next_step_due_at__gt=after[0])
                              | Q(next_step_due_at=after[0], pk__gt=after[1]),
                              next_step_due_at__gte=after[0])
-    return list(query.select_related("lead").order_by("next_step_due_at", "pk")[:size])
+    # Locked until the batch commits, so a webhook's pause or resume of an instance waits for it
+    # (or, when the webhook holds the row, the run passes it by until the next run).
+    return list(query.select_related("lead").select_for_update(skip_locked=True, of=("self",))
+                .order_by("next_step_due_at", "pk")[:size])
 
 
 def _advance_batch(batch: list[FollowUpInstance], *, now: datetime, quiet_since: datetime,
                    counts: _Counts) -> None:
     steps = {(step.sequence_id, step.order): step for step in FollowUpStep.objects.filter(
         sequence_id__in={instance.sequence_id for instance in batch})}
-    tasks, changed = [], []
+    tasks, paused, completed = [], [], []
+    advanced = defaultdict(list)  # next step's due time -> instances moving to that step
     for instance in batch:
         lead = instance.lead
         if _replied_since_outbound(lead, quiet_since):
-            instance.status, instance.pause_reason = FollowUpStatus.PAUSED, PauseReason.LEAD_REPLIED
-            instance.paused_at = now
-            counts.paused += 1
-            changed.append(instance)
+            paused.append(instance.pk)
             continue
         step = steps.get((instance.sequence_id, instance.current_step))
         try:
@@ -164,27 +169,35 @@ def _advance_batch(batch: list[FollowUpInstance], *, now: datetime, quiet_since:
             lead=lead, kind=FollowUpTaskKind.STEP, instance=instance,
             step_order=step.order, due_at=instance.next_step_due_at, body=body, created_at=now))
         following = steps.get((instance.sequence_id, step.order + 1))
-        instance.current_step = step.order + 1
         if following is None:
-            instance.status, instance.next_step_due_at = FollowUpStatus.COMPLETED, None
-            counts.completed += 1
+            completed.append(instance.pk)
         else:
-            instance.next_step_due_at = now + timedelta(hours=following.delay_hours)
-            counts.advanced += 1
-        changed.append(instance)
-    with transaction.atomic():
-        if tasks:
-            # One task per (instance, step): a step produced before (a run that died after its
-            # insert) is not produced twice.
-            before = FollowUpTask.objects.filter(instance__in=batch,
-                                                 kind=FollowUpTaskKind.STEP).count()
-            FollowUpTask.objects.bulk_create(tasks, ignore_conflicts=True)
-            counts.tasks_created += FollowUpTask.objects.filter(
-                instance__in=batch, kind=FollowUpTaskKind.STEP).count() - before
-        if changed:
-            FollowUpInstance.objects.bulk_update(
-                changed, ["status", "pause_reason", "paused_at", "current_step",
-                          "next_step_due_at"])
+            advanced[now + timedelta(hours=following.delay_hours)].append(instance.pk)
+    # One task per (instance, step): a step produced before (a run that died after its insert)
+    # is not produced twice, nor counted.
+    counts.tasks_created += rows_insert_new(
+        FollowUpTask, tasks, count_rows=FollowUpTask.objects.filter(
+            instance__in=batch, kind=FollowUpTaskKind.STEP).count)
+    if paused:
+        counts.paused += FollowUpInstance.objects.filter(pk__in=paused).update(
+            status=FollowUpStatus.PAUSED, pause_reason=PauseReason.LEAD_REPLIED, paused_at=now)
+    if completed or advanced:
+        _instances_move_on(completed, advanced)
+        counts.completed += len(completed)
+        counts.advanced += sum(len(ids) for ids in advanced.values())
+
+
+def _instances_move_on(completed: list[int], advanced: dict[datetime, list[int]]) -> None:
+    """One UPDATE for the batch's instances that produced their step: each moves to its next
+    step, due at its time (a CASE with a branch per distinct due time), or completes."""
+    status = (Case(When(pk__in=completed, then=Value(FollowUpStatus.COMPLETED)),
+                   default=Value(FollowUpStatus.ACTIVE)) if completed and advanced
+              else FollowUpStatus.COMPLETED if completed else FollowUpStatus.ACTIVE)
+    due = Case(*[When(pk__in=ids, then=Value(at)) for at, ids in advanced.items()],
+               default=None, output_field=DateTimeField()) if advanced else None
+    moving = completed + [pk for ids in advanced.values() for pk in ids]
+    FollowUpInstance.objects.filter(pk__in=moving).update(
+        current_step=F("current_step") + 1, status=status, next_step_due_at=due)
 
 
 def _replied_since_outbound(lead: Lead, quiet_since: datetime) -> bool:

@@ -2,8 +2,7 @@
 
 The scan walks the lookback's inbound messages oldest first, ``batch_size`` at a time, keyed on
 (sent_at, id). Per batch, whatever its rows: one read of the batch, one of the batch's existing
-events, one of the batch's leads' later messages, and at most one insert, one count and one
-update. An inbound message whose next message on its lead is outbound gets one
+events, one of the batch's leads' later messages, and at most one insert and one update. An inbound message whose next message on its lead is outbound gets one
 ``ResponseTimingEvent`` (unique on the message): that next message is the response; the first
 setter and the first AI answer before the lead wrote again fill ``setter_*`` and ``ai_*``, now
 or in a later run once they exist. A second run over the same data changes nothing.
@@ -21,10 +20,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
 from django.db.models import Q
 
 from jobs import conf
+from jobs.inserts import rows_insert_new
 from jobs.models import Direction, Message, MessageSource, Responder, ResponseTimingEvent
 
 logger = logging.getLogger(__name__)
@@ -132,17 +131,16 @@ def _record_batch(batch: list[_Row], *, now: datetime, counts: _Counts) -> None:
         if event.pk is not None and (filled_setter or filled_ai):
             event.updated_at = now
             changed.append(event)
-    with transaction.atomic():
-        if new_events:
-            # A concurrent run may have inserted some of them: count what this batch added.
-            before = len(existing)
-            ResponseTimingEvent.objects.bulk_create(new_events, ignore_conflicts=True)
-            counts.inserted += ResponseTimingEvent.objects.filter(
-                inbound_message_id__in=[row.id for row in batch]).count() - before
-        if changed:
-            ResponseTimingEvent.objects.bulk_update(
-                changed, ["setter_message", "setter_delay_ms", "ai_message", "ai_delay_ms",
-                          "updated_at"])
+    # The insert and the update are independent: a run that dies between them leaves work the
+    # next run finds.
+    ids = [row.id for row in batch]
+    counts.inserted += rows_insert_new(
+        ResponseTimingEvent, new_events,
+        count_rows=ResponseTimingEvent.objects.filter(inbound_message_id__in=ids).count)
+    if changed:
+        ResponseTimingEvent.objects.bulk_update(
+            changed, ["setter_message", "setter_delay_ms", "ai_message", "ai_delay_ms",
+                      "updated_at"])
 
 
 def _later_messages(batch: list[_Row]) -> tuple[dict[int, list[_Row]], dict[int, int]]:

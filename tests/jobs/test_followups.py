@@ -181,8 +181,8 @@ def test_followups_run__queries_per_batch_do_not_grow_with_rows(sequence):
     FollowUpInstance.objects.update(current_step=0, next_step_due_at=NOW - HOUR)
     one_batch_of_ten = queries(10)
     per_batch = (ten_batches_of_one - one_batch_of_ten) // 9
-    # A batch: its instances with their leads, their steps, and in a savepoint the task count,
-    # the insert, the count again and the instances' update.
+    # A batch: its instances with their leads, their steps, and in a transaction (a savepoint
+    # here) the tasks' insert (in a savepoint of its own) and the instances' update.
     assert per_batch == 8
     assert ten_batches_of_one - 9 * per_batch == one_batch_of_ten
 
