@@ -15,6 +15,7 @@ import os
 import secrets
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -68,6 +69,18 @@ def django_print(env, code: str) -> str:
                   text=True).stdout.strip()
 
 
+def wait_until_listening(host: str, port: int, process, seconds: float = 30) -> None:
+    """Return once the web server accepts connections (or has died, or ``seconds`` passed), so
+    the commands printed next work when pasted at once."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+
+
 def sample_webhook(url: str, token: str, workspace_id: str) -> str:
     """A curl that sends an EMAIL_SENT for the demo workspace (a new scheduled email id each
     time this is printed, so it is processed rather than answered as a duplicate)."""
@@ -107,6 +120,7 @@ def main() -> int:
         [PYTHON, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=ROOT, env=env
     )
     cluster = subprocess.Popen([PYTHON, "manage.py", "qcluster"], cwd=ROOT, env=env)
+    wait_until_listening(HOST, int(PORT), web)
     url = f"http://{HOST}:{PORT}"
     print(
         f"\n  Service:  {url}   (another port: DEV_PORT=<port> make run)\n"

@@ -7,9 +7,10 @@ provider base URL at it (``manage.py seed_demo --provider-base-url http://127.0.
 - ``PATCH /api/leads/<id>`` (``{"custom_variables": [{"name", "value"}]}``): kept in memory;
   ``GET /api/leads/<id>`` shows them, so the demo's ``availability_slot`` can be looked at.
 - ``GET /slots?start=YYYY-MM-DD&days=N``: weekday office hours in New York, as slots.
-- ``GET /appointments?email=E``: by a hash of the email, a sixth of leads have a booked
-  meeting, a sixth one booked until the server has run three minutes and canceled after (so the
-  demo shows a cancellation task), the rest none.
+- ``GET /appointments?email=E``: the demo's hedy@example.com has a booked meeting and
+  katherine@example.com a canceled one (so appointment-reconcile shows a booking completing
+  follow-ups and a cancellation making a task); of other leads, by a hash of the email, a sixth
+  have a booked meeting.
 
 Every request needs an ``Authorization: Bearer`` header (any key). Run alone with
 ``python scripts/fake_providers.py [PORT]``.
@@ -20,7 +21,6 @@ import json
 import re
 import sys
 import threading
-import time
 from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 OFFICE = ZoneInfo("America/New_York")
 OFFICE_HOURS = ((9, 12), (13, 17))
 PAGE_SIZE, PAGES = 15, 3
-CANCEL_AFTER_SECONDS = 180
+DEMO_APPOINTMENTS = {"hedy@example.com": "booked", "katherine@example.com": "canceled"}
 
 
 class FakeProviders(ThreadingHTTPServer):
@@ -37,7 +37,6 @@ class FakeProviders(ThreadingHTTPServer):
 
     def __init__(self, host: str, port: int):
         super().__init__((host, port), _Handler)
-        self.started = time.monotonic()
         self.custom_variables: dict[str, dict[str, str]] = {}
         self.lock = threading.Lock()
 
@@ -83,15 +82,15 @@ class FakeProviders(ThreadingHTTPServer):
         return {"timezone": str(OFFICE), "slots": found}
 
     def appointments(self, email: str) -> dict:
-        bucket = int(hashlib.sha256(email.lower().encode()).hexdigest(), 16) % 6
-        if bucket > 1:
+        digest = hashlib.sha256(email.lower().encode()).hexdigest()
+        status = DEMO_APPOINTMENTS.get(email.lower(),
+                                       "booked" if int(digest, 16) % 6 == 0 else None)
+        if status is None:
             return {"appointments": []}
-        day = date.today() + timedelta(days=2 + bucket)
-        start = datetime(day.year, day.month, day.day, 10 + bucket, tzinfo=OFFICE)
-        canceled = bucket == 1 and time.monotonic() - self.started > CANCEL_AFTER_SECONDS
+        day = date.today() + timedelta(days=2)
+        start = datetime(day.year, day.month, day.day, 10, tzinfo=OFFICE)
         return {"appointments": [{
-            "id": f"demo-{hashlib.sha256(email.lower().encode()).hexdigest()[:12]}",
-            "status": "canceled" if canceled else "booked", "start": start.isoformat(),
+            "id": f"demo-{digest[:12]}", "status": status, "start": start.isoformat(),
             "end": (start + timedelta(minutes=30)).isoformat()}]}
 
 

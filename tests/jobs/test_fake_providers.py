@@ -43,9 +43,13 @@ def test_fake_providers__office_hours_on_weekdays(fake):
 
 
 def test_fake_providers__appointments_by_email(fake):
-    """Some emails have a booked meeting, others none; the answer reads as appointments."""
+    """The demo's two leads have a booked and a canceled meeting; some others a booked one,
+    most none; the answers read as appointments."""
     with BookingClient(base_url=fake.base_url, api_key="any") as client:
+        demo = [client.appointments(email=email)[0].status
+                for email in ("hedy@example.com", "Katherine@example.com")]
         found = [client.appointments(email=f"lead{n}@example.com") for n in range(30)]
+    assert demo == ["booked", "canceled"]
     assert any(found) and not all(found)
     assert {a.status for appointments in found for a in appointments} == {"booked"}
 
