@@ -2,7 +2,7 @@
 messages, followups over 1,000 and 10,000 due instances. Rows per second, and the cost growing
 no faster than linearly: 10 x the data in at most 12 x the time.
 
-    .venv/bin/python bench/bench_crons.py            # about 2-4 minutes on 2 shared cores
+    .venv/bin/python bench/bench_crons.py            # about 5-8 minutes on 2 shared cores
     .venv/bin/python bench/bench_crons.py --small    # 1/10 of the data, a smoke run
 
 One process, the services called directly (what a worker's run of ``cron-response-timing`` /
@@ -10,7 +10,7 @@ One process, the services called directly (what a worker's run of ``cron-respons
 ``dispatch_bench_crons_a`` database. Per size, the data is loaded, then the cron runs once over it
 (the work: every event / task created) and once more (the idempotent pass that finds nothing
 to do); both are timed, with the statements counted. Each size is measured ``--rounds`` times
-on freshly loaded data and the median taken.
+on freshly loaded data, the two sizes alternating round by round, and the median taken.
 
 Data: leads with ten messages each over the last 80 days (inbound, a setter answer, a campaign
 email, inbound, an AI answer, inbound twice, a setter answer, inbound, a campaign email), so
@@ -127,43 +127,56 @@ def _analyze() -> None:
         cursor.execute("ANALYZE")
 
 
-def measure(kind: str, size: int, rounds: int) -> dict:
+def run_once(kind: str, size: int) -> tuple[dict, dict]:
+    """Load ``size`` rows, run the cron over them (the work), then again (the idle pass)."""
     from django.utils import timezone
 
     from jobs.followups import followups_run
     from jobs.response_timing import response_timing_record
 
-    work, idle = [], []
-    for _ in range(rounds):
-        now = timezone.now()
-        if kind == "response-timing":
-            load_messages(size, now)
-            call = lambda: response_timing_record(now=now, budget_seconds=3600)  # noqa: E731
-            done_key = "inserted"
-        else:
-            load_instances(size, now)
-            call = lambda: followups_run(now=now, budget_seconds=3600)  # noqa: E731
-            done_key = "tasksCreated"
-        seconds, queries, result = timed(call)
-        assert result["exhausted"], result
-        work.append({"seconds": seconds, "queries": queries, "done": result[done_key],
-                     "result": result})
-        seconds, queries, result = timed(call)
-        assert result[done_key] == 0, result
-        idle.append({"seconds": seconds, "queries": queries})
-    median = statistics.median(run["seconds"] for run in work)
-    idle_median = statistics.median(run["seconds"] for run in idle)
-    return {"kind": kind, "rows": size, "seconds": median, "rows_per_s": size / median,
-            "queries": work[0]["queries"], "done": work[0]["done"],
-            "idle_seconds": idle_median, "idle_rows_per_s": size / idle_median,
-            "idle_queries": idle[0]["queries"], "rounds": work, "idle_rounds": idle,
-            "result": work[0]["result"]}
+    now = timezone.now()
+    if kind == "response-timing":
+        load_messages(size, now)
+        call = lambda: response_timing_record(now=now, budget_seconds=3600)  # noqa: E731
+        done_key = "inserted"
+    else:
+        load_instances(size, now)
+        call = lambda: followups_run(now=now, budget_seconds=3600)  # noqa: E731
+        done_key = "tasksCreated"
+    seconds, queries, result = timed(call)
+    assert result["exhausted"], result
+    work = {"seconds": seconds, "queries": queries, "done": result[done_key], "result": result}
+    seconds, queries, again = timed(call)
+    assert again[done_key] == 0, again
+    return work, {"seconds": seconds, "queries": queries}
+
+
+def measure(kind: str, sizes: tuple[int, int], rounds: int) -> list[dict]:
+    """Both sizes, alternating round by round (the machine drifts: each size sees the same
+    drift), the median of each."""
+    runs = {size: ([], []) for size in sizes}
+    for number in range(rounds):
+        for size in sizes if number % 2 == 0 else tuple(reversed(sizes)):
+            work, idle = run_once(kind, size)
+            runs[size][0].append(work)
+            runs[size][1].append(idle)
+    rows = []
+    for size in sizes:
+        work, idle = runs[size]
+        median = statistics.median(run["seconds"] for run in work)
+        idle_median = statistics.median(run["seconds"] for run in idle)
+        rows.append({"kind": kind, "rows": size, "seconds": median, "rows_per_s": size / median,
+                     "queries": work[0]["queries"], "done": work[0]["done"],
+                     "idle_seconds": idle_median, "idle_rows_per_s": size / idle_median,
+                     "idle_queries": idle[0]["queries"], "rounds": work, "idle_rounds": idle,
+                     "result": work[0]["result"]})
+    return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--small", action="store_true", help="1/10 of the data (smoke run)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--db", default=DB_NAME)
     args = parser.parse_args()
     scale = 10 if args.small else 1
@@ -177,7 +190,7 @@ def main() -> int:
         print(f"{'cron':16} {'rows':>8} {'s':>8} {'rows/s':>9} {'SQL':>6} {'done':>7} "
               f"{'idle s':>8} {'idle rows/s':>11}")
         for kind, small, large in cases:
-            pair = [measure(kind, size, args.rounds) for size in (small, large)]
+            pair = measure(kind, (small, large), args.rounds)
             for row in pair:
                 print(f"{kind:16} {row['rows']:>8,} {row['seconds']:>8.2f} "
                       f"{row['rows_per_s']:>9,.0f} {row['queries']:>6} {row['done']:>7,} "

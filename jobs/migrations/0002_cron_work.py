@@ -110,11 +110,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='followupinstance',
-            index=models.Index(fields=['status', 'next_step_due_at'], name='jobs_follow_status_a0c49c_idx'),
+            index=models.Index(fields=['status', 'next_step_due_at', 'id'], name='follow_up_due_order'),
         ),
         migrations.AddIndex(
             model_name='message',
-            index=models.Index(fields=['direction', 'sent_at'], name='jobs_messag_directi_287c97_idx'),
+            index=models.Index(fields=['direction', 'sent_at', 'id'], name='message_direction_sent_order'),
         ),
         migrations.AddField(
             model_name='appointment',

@@ -115,7 +115,9 @@ class Message(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["lead", "sent_at"]),
-                   models.Index(fields=["direction", "sent_at"])]
+                   # the response-timing scan's order, (sent_at, id) within a direction
+                   models.Index(fields=["direction", "sent_at", "id"],
+                                name="message_direction_sent_order")]
 
     def __str__(self) -> str:
         return f"{self.direction} {self.subject[:40]}"
@@ -167,4 +169,6 @@ class FollowUpInstance(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["lead", "sequence"],
                                                name="one_instance_per_lead_sequence")]
-        indexes = [models.Index(fields=["status", "next_step_due_at"])]
+        # the followups scan's order, (next_step_due_at, id) within a status
+        indexes = [models.Index(fields=["status", "next_step_due_at", "id"],
+                                name="follow_up_due_order")]
