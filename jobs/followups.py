@@ -81,7 +81,7 @@ def followups_advance(*, now: datetime, batch_size: int, quiet_days: int,
     deadline = started + budget
     counts = _Counts()
     quiet_since = now - timedelta(days=quiet_days)
-    counts.completed_booked = _complete_booked(now=now)
+    counts.completed_booked = _complete_booked()
     counts.resumed = _resume_quiet(now=now, quiet_since=quiet_since)
     cursor: tuple[datetime, int] | None = None
     exhausted = False
@@ -109,7 +109,7 @@ def followups_advance(*, now: datetime, batch_size: int, quiet_days: int,
     return result
 
 
-def _complete_booked(*, now: datetime) -> int:
+def _complete_booked() -> int:
     booked = Q(lead__status=LeadStatus.MEETING_BOOKED) | Q(
         lead__appointments__status=AppointmentStatus.BOOKED)
     ids = FollowUpInstance.objects.filter(booked, status__in=_OPEN).values("pk")
