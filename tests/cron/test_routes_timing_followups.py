@@ -120,7 +120,13 @@ def hold_followups_lock():
         other = connections.create_connection("default")
         with other.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [advisory_key("followups")])
-        return other.close
+
+        def release():  # at once: a closed session's locks go a moment after the close
+            with other.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [advisory_key("followups")])
+            other.close()
+
+        return release
     CronLease.objects.create(name="followups", holder="another process",
                              expires_at=timezone.now() + timedelta(minutes=5))
     return CronLease.objects.all().delete
