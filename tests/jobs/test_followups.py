@@ -312,3 +312,25 @@ def test_cron_lock__sqlite_lease_held_then_expired(db):
             assert acquired and lease.holder != "other"
             assert lease.expires_at == NOW + HOUR + timedelta(seconds=60)
     assert not CronLease.objects.exists()
+
+
+@pytest.mark.skipif(not on_postgres(), reason="SKIP LOCKED is PostgreSQL's; SQLite serializes "
+                                              "writers instead")
+@pytest.mark.django_db(transaction=True)
+def test_followups_run__an_instance_a_webhook_holds_is_left_to_the_next_run(instances):
+    """An instance row locked by another transaction (a webhook pausing it) is passed by, not
+    waited for; the next run produces its step."""
+    other = connections.create_connection("default")
+    try:
+        other.set_autocommit(False)
+        with other.cursor() as cursor:
+            cursor.execute("SELECT id FROM jobs_followupinstance WHERE id = %s FOR UPDATE",
+                           [instances["ada"].pk])
+        first = run()
+        other.rollback()
+    finally:
+        other.close()
+    assert first["tasksCreated"] == 2
+    assert not FollowUpTask.objects.filter(instance=instances["ada"]).exists()
+    assert run()["tasksCreated"] == 1
+    assert FollowUpTask.objects.filter(instance=instances["ada"], step_order=0).count() == 1
