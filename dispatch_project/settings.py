@@ -243,6 +243,13 @@ AVAILABILITY_CACHE_TTL_SECONDS = env_int("AVAILABILITY_CACHE_TTL_SECONDS", 900, 
                                          maximum=86400)
 APPOINTMENT_RECONCILE_TIME_BUDGET_SECONDS = env_int(
     "APPOINTMENT_RECONCILE_TIME_BUDGET_SECONDS", 45, minimum=5, maximum=100)
+# response-timing's and followups' time budgets (below their functions' 300 s and 120 s
+# timeouts), and how long a dead followups run keeps its SQLite lease (jobs/locks.py).
+RESPONSE_TIMING_TIME_BUDGET_SECONDS = env_int("RESPONSE_TIMING_TIME_BUDGET_SECONDS", 240,
+                                              minimum=5, maximum=280)
+FOLLOWUPS_TIME_BUDGET_SECONDS = env_int("FOLLOWUPS_TIME_BUDGET_SECONDS", 90, minimum=5,
+                                        maximum=110)
+FOLLOWUPS_LOCK_SECONDS = env_int("FOLLOWUPS_LOCK_SECONDS", 180, minimum=120, maximum=3600)
 
 # --- HTTP, static, admin ---------------------------------------------------------------------
 USE_TZ = True

@@ -9,7 +9,7 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from freezegun import freeze_time
 
-from jobs import followups
+from jobs import conf, followups
 from jobs.followups import followups_run
 from jobs.locks import advisory_key, cron_lock
 from jobs.models import (
@@ -23,6 +23,7 @@ from jobs.models import (
     Lead,
 )
 from tests.conftest import on_postgres
+from tests.test_settings_env import settings_error
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -334,3 +335,19 @@ def test_followups_run__an_instance_a_webhook_holds_is_left_to_the_next_run(inst
     assert not FollowUpTask.objects.filter(instance=instances["ada"]).exists()
     assert run()["tasksCreated"] == 1
     assert FollowUpTask.objects.filter(instance=instances["ada"], step_order=0).count() == 1
+
+
+@pytest.mark.parametrize("name,value", [("RESPONSE_TIMING_TIME_BUDGET_SECONDS", "300"),
+                                        ("FOLLOWUPS_TIME_BUDGET_SECONDS", "soon"),
+                                        ("FOLLOWUPS_LOCK_SECONDS", "60")])
+def test_cron_settings__bad_environment_stops_start_up(name, value):
+    """A budget at or past its function's timeout, or a lease shorter than a run, is a start-up
+    error naming the variable."""
+    assert f"{name}=" in settings_error(**{name: value})
+
+
+def test_cron_settings__budgets_are_read_at_call_time(settings):
+    """jobs.conf reads the budgets when a run starts (override_settings works)."""
+    settings.RESPONSE_TIMING_TIME_BUDGET_SECONDS = 12
+    settings.FOLLOWUPS_TIME_BUDGET_SECONDS = 34
+    assert (conf.response_timing_budget_seconds(), conf.followups_budget_seconds()) == (12, 34)
