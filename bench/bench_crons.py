@@ -17,8 +17,9 @@ inbound, an AI answer, inbound twice, a setter answer, inbound, a campaign email
 every ten messages get an event; a lead starts every minute from 80 days ago, so about ten
 conversations overlap at any time and a batch looks the same at both sizes (with a lead's
 messages an hour apart, 540 conversations overlapped mid-data and fewer at its two ends, which
-are a large part of the small data only: its batches were cheaper, its growth overstated); for followups, one active instance per lead due now,
-of a three-step sequence (a sixth of the leads replied since our last email: they pause).
+are a large part of the small data only: its batches were cheaper, its growth overstated). For
+followups, one active instance per lead due now, of a three-step sequence (a sixth of the leads
+replied since our last email: they pause).
 """
 
 import argparse
@@ -202,8 +203,8 @@ def main() -> int:
             idle_growth = pair[1]["idle_seconds"] / pair[0]["idle_seconds"]
             verdict = "PASS" if growth <= GROWTH_LIMIT and idle_growth <= GROWTH_LIMIT else "FAIL"
             failed |= verdict == "FAIL"
-            print(f"{kind:16} 10 x the rows: {growth:.2f} x the time (idle pass {idle_growth:.2f} x)"
-                  f"; target <= {GROWTH_LIMIT:g} x: {verdict}")
+            print(f"{kind:16} 10 x the rows: {growth:.2f} x the time "
+                  f"(idle pass {idle_growth:.2f} x); target <= {GROWTH_LIMIT:g} x: {verdict}")
             results.append({"kind": kind, "growth": growth, "idle_growth": idle_growth,
                             "verdict": verdict, "sizes": pair})
         path = common.save_results("crons", {"machine": info, "cases": results})

@@ -2,10 +2,11 @@
 
 The scan walks the lookback's inbound messages oldest first, ``batch_size`` at a time, keyed on
 (sent_at, id). Per batch, whatever its rows: one read of the batch, one of the batch's existing
-events, one of the batch's leads' later messages, and at most one insert and one update. An inbound message whose next message on its lead is outbound gets one
-``ResponseTimingEvent`` (unique on the message): that next message is the response; the first
-setter and the first AI answer before the lead wrote again fill ``setter_*`` and ``ai_*``, now
-or in a later run once they exist. A second run over the same data changes nothing.
+events, one of the batch's leads' later messages, and at most one insert and one update. An
+inbound message whose next message on its lead is outbound gets one ``ResponseTimingEvent``
+(unique on the message): that next message is the response; the first setter and the first AI
+answer before the lead wrote again fill ``setter_*`` and ``ai_*``, now or in a later run once
+they exist. A second run over the same data changes nothing.
 
 Result: ``inserted`` (events created), ``updatedSetter`` / ``updatedAi`` (events whose setter /
 AI answer was recorded by this run, new events included), ``durationMs``, ``exhausted`` (true
