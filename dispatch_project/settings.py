@@ -235,6 +235,26 @@ WEBHOOK_BACKLOG_MAX_AGE_SECONDS = env_int("WEBHOOK_BACKLOG_MAX_AGE_SECONDS", 300
 # Django must not refuse the body before our view can answer 413 itself.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
 
+# --- Provider crons (jobs/providers, jobs/conf.py) -------------------------------------------
+# One provider request's timeout (also cut to the run's time budget), retries on 429/5xx, and the
+# longest wait before a retry (a longer Retry-After fails the call at once).
+PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)
+PROVIDER_MAX_RETRIES = env_int("PROVIDER_MAX_RETRIES", 2, minimum=0, maximum=5)
+PROVIDER_BACKOFF_MAX_SECONDS = env_int("PROVIDER_BACKOFF_MAX_SECONDS", 30, minimum=1, maximum=300)
+# How long a refreshed availability cache is fresh; appointment-reconcile's time budget (below
+# cron-appointment-reconcile's 120 s timeout).
+AVAILABILITY_CACHE_TTL_SECONDS = env_int("AVAILABILITY_CACHE_TTL_SECONDS", 900, minimum=60,
+                                         maximum=86400)
+APPOINTMENT_RECONCILE_TIME_BUDGET_SECONDS = env_int(
+    "APPOINTMENT_RECONCILE_TIME_BUDGET_SECONDS", 45, minimum=5, maximum=100)
+# response-timing's and followups' time budgets (below their functions' 300 s and 120 s
+# timeouts), and how long a dead followups run keeps its SQLite lease (jobs/locks.py).
+RESPONSE_TIMING_TIME_BUDGET_SECONDS = env_int("RESPONSE_TIMING_TIME_BUDGET_SECONDS", 240,
+                                              minimum=5, maximum=280)
+FOLLOWUPS_TIME_BUDGET_SECONDS = env_int("FOLLOWUPS_TIME_BUDGET_SECONDS", 90, minimum=5,
+                                        maximum=110)
+FOLLOWUPS_LOCK_SECONDS = env_int("FOLLOWUPS_LOCK_SECONDS", 180, minimum=120, maximum=3600)
+
 # --- HTTP, static, admin ---------------------------------------------------------------------
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -1,13 +1,19 @@
 from django.contrib import admin
 
 from jobs.models import (
+    Appointment,
+    AvailabilityCache,
     Client,
+    CronLease,
     EmailCampaign,
     FollowUpInstance,
     FollowUpSequence,
     FollowUpStep,
+    FollowUpTask,
     Lead,
     Message,
+    ResponseTimingEvent,
+    SlotOffer,
 )
 
 
@@ -68,3 +74,46 @@ class FollowUpInstanceAdmin(admin.ModelAdmin):
                     "next_step_due_at")
     list_filter = ("status", "pause_reason")
     raw_id_fields = ("lead",)
+
+
+@admin.register(FollowUpTask)
+class FollowUpTaskAdmin(admin.ModelAdmin):
+    list_display = ("id", "lead", "kind", "step_order", "status", "due_at", "channel")
+    list_filter = ("kind", "status", "channel")
+    raw_id_fields = ("lead", "instance", "appointment")
+
+
+@admin.register(ResponseTimingEvent)
+class ResponseTimingEventAdmin(admin.ModelAdmin):
+    list_display = ("id", "lead", "inbound_at", "responder", "response_delay_ms",
+                    "setter_delay_ms", "ai_delay_ms")
+    list_filter = ("responder",)
+    raw_id_fields = ("lead", "inbound_message", "response_message", "setter_message",
+                     "ai_message")
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(admin.ModelAdmin):
+    list_display = ("id", "lead", "provider_id", "status", "start_at", "end_at")
+    list_filter = ("status",)
+    search_fields = ("provider_id", "lead__email")
+    raw_id_fields = ("lead",)
+
+
+@admin.register(AvailabilityCache)
+class AvailabilityCacheAdmin(admin.ModelAdmin):
+    list_display = ("id", "client", "source", "fetched_at", "stale_at", "failures",
+                    "next_attempt_at", "last_error")
+    list_filter = ("source",)
+
+
+@admin.register(SlotOffer)
+class SlotOfferAdmin(admin.ModelAdmin):
+    list_display = ("id", "client", "emailbison_lead_id", "lead", "offered_at", "sentence")
+    list_filter = ("client",)
+    raw_id_fields = ("lead",)
+
+
+@admin.register(CronLease)
+class CronLeaseAdmin(admin.ModelAdmin):
+    list_display = ("name", "holder", "expires_at")

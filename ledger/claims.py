@@ -151,10 +151,11 @@ def function_run_heartbeat(*, run_id: int, token: uuid.UUID, spec: FunctionSpec,
 class Outcome:
     """How one attempt ended, as the runner saw it."""
 
-    attempt: AttemptOutcome  # succeeded, failed or timeout
+    attempt: AttemptOutcome  # succeeded, skipped, failed or timeout
     result: dict | None = None
     error: str = ""
     retryable: bool = True
+    skip_reason: str = ""  # skipped: why the function declined (RunReason)
 
 
 def function_run_finish(*, run: FunctionRun, claim: Claim, outcome: Outcome, now) -> FunctionRun:
@@ -169,7 +170,7 @@ def function_run_finish(*, run: FunctionRun, claim: Claim, outcome: Outcome, now
     started_at = claim.attempt.started_at
     attempt_ms = _ms(now - started_at)
     retry = (
-        outcome.attempt != AttemptOutcome.SUCCEEDED
+        outcome.attempt not in (AttemptOutcome.SUCCEEDED, AttemptOutcome.SKIPPED)
         and outcome.retryable
         and run.attempt < run.max_attempts
     )
@@ -178,6 +179,10 @@ def function_run_finish(*, run: FunctionRun, claim: Claim, outcome: Outcome, now
     if outcome.attempt == AttemptOutcome.SUCCEEDED:
         values = dict(status=RunStatus.SUCCEEDED, reason="", finished_at=now,
                       duration_ms=_ms(now - run.started_at), result=outcome.result, error="")
+    elif outcome.attempt == AttemptOutcome.SKIPPED:
+        values = dict(status=RunStatus.SKIPPED, reason=RunReason(outcome.skip_reason),
+                      finished_at=now, duration_ms=_ms(now - run.started_at),
+                      result=outcome.result, error="")
     elif retry:
         delay = timedelta(seconds=spec.backoff_seconds(run.attempt))
         values = dict(status=RunStatus.QUEUED, next_attempt_at=now + delay, enqueued_at=None,

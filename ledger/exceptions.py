@@ -21,6 +21,17 @@ class NonRetryableError(Exception):
     """Raise (or subclass) from a job function to fail the run at once, without more attempts."""
 
 
+class RunSkipped(Exception):
+    """Raise from a job function that decided not to do its work (another run holds its own
+    lock): the run ends ``skipped`` with this reason instead of ``succeeded``, so it does not use
+    up its idempotency key's one success."""
+
+    def __init__(self, reason: str, *, result: dict | None = None):
+        super().__init__(f"skipped: {reason}")
+        self.reason = reason
+        self.result = result
+
+
 class RunTimedOut(BaseException):
     """The function ran past its timeout. A BaseException, like Django-Q's TimeoutException,
     so a job's ``except Exception`` cannot swallow it."""

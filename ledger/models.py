@@ -136,6 +136,7 @@ class FunctionRun(models.Model):
 class AttemptOutcome(models.TextChoices):
     RUNNING = "running"  # still in progress
     SUCCEEDED = "succeeded"  # the function returned
+    SKIPPED = "skipped"  # the function declined its work (RunSkipped: its own lock was held)
     FAILED = "failed"  # the function raised
     TIMEOUT = "timeout"  # the function ran past its timeout
     ABANDONED = "abandoned"  # the worker died; the sweeper took the run back

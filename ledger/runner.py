@@ -26,7 +26,7 @@ from ledger.claims import (
     function_run_finish,
     function_run_take_back,
 )
-from ledger.exceptions import RunTimedOut, UnknownFunction
+from ledger.exceptions import RunSkipped, RunTimedOut, UnknownFunction
 from ledger.heartbeat import heartbeat
 from ledger.models import AttemptOutcome, FunctionRun, RunReason, RunStatus
 from ledger.registry import FunctionSpec, get_function
@@ -120,6 +120,9 @@ def _call(spec: FunctionSpec, claim: Claim, *, inline: bool) -> Outcome:
         with heartbeat(spec, claim), _timeout(spec.timeout_seconds, enabled=not inline):
             result = spec.func(dict(run.payload))
         outcome = Outcome(AttemptOutcome.SUCCEEDED, result=_small_json(result))
+    except RunSkipped as skip:
+        outcome = Outcome(AttemptOutcome.SKIPPED, result=_small_json(skip.result),
+                          skip_reason=skip.reason)
     except RunTimedOut:
         outcome = Outcome(
             AttemptOutcome.TIMEOUT, error=f"timed out after {spec.timeout_seconds} s"
@@ -130,7 +133,8 @@ def _call(spec: FunctionSpec, claim: Claim, *, inline: bool) -> Outcome:
             error=bounded(f"{type(error).__name__}: {error}\n{traceback.format_exc()}"),
             retryable=spec.is_retryable(error),
         )
-    level = logging.INFO if outcome.attempt == AttemptOutcome.SUCCEEDED else logging.WARNING
+    level = logging.WARNING if outcome.attempt in (AttemptOutcome.FAILED,
+                                                   AttemptOutcome.TIMEOUT) else logging.INFO
     logger.log(level, "run attempt ended", extra={"action": "run_attempt_ended",
                                                   "outcome": outcome.attempt, **log})
     return outcome

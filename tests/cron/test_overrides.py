@@ -122,7 +122,7 @@ def test_command__sets_clears_requires_reason_and_lists_crons(capsys):
     call_command("cron_override", "background-jobs", "clear", "--reason", "fixed")
     assert not CronOverride.objects.exists()
     assert "(from env:" in capsys.readouterr().out
-    with pytest.raises(CommandError, match="Known crons: background-jobs"):
+    with pytest.raises(CommandError, match="Known crons: .*background-jobs"):
         call_command("cron_override", "nope", "pause", "--reason", "x")
     with pytest.raises(CommandError, match="--reason"):
         call_command("cron_override", "background-jobs", "pause")

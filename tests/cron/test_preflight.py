@@ -75,12 +75,14 @@ def test_cron_status__table_and_json_with_and_without_data(cron_client):
     out, _ = _run("cron_status")
     assert "background-jobs" in out and "cluster last seen: never" in out
     report = json.loads(_run("cron_status", "--json")[0])
-    assert report["crons"][0]["lastWindow"] is None and report["pipeline"]["overdueRuns"] == 0
+    crons = {status["cron"]: status for status in report["crons"]}
+    assert crons["background-jobs"]["lastWindow"] is None
+    assert report["pipeline"]["overdueRuns"] == 0
     cron_client.get("/api/cron/background-jobs")
     cron_override_set(cron="background-jobs", mode="pause", reason="incident", actor="bob",
                       now=timezone.now())
     report = json.loads(_run("cron_status", "--json")[0])
-    status = report["crons"][0]
+    status = {status["cron"]: status for status in report["crons"]}["background-jobs"]
     assert (status["mode"], status["modeSource"]) == ("paused", "override")
     assert status["lastWindow"]["status"] == "enqueued" and status["queued"] == 2
     assert "paused (override)" in _run("cron_status")[0]

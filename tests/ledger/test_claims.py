@@ -270,3 +270,26 @@ def test_claim__that_waited_for_a_release__records_its_start_after_that_release(
     [attempt] = attempts(waiting)
     assert attempt.started_at >= released_at > asked_at
     assert fresh(waiting).started_at == attempt.started_at
+
+
+def test_execute_run__function_raising_run_skipped__skipped_and_its_key_still_free(make_function):
+    """A job that declines its work (its own lock held) ends skipped with the reason it gave,
+    not succeeded, so a later run of the same window may still succeed."""
+    from ledger.exceptions import RunSkipped
+    from ledger.runner import execute_run
+
+    calls = []
+
+    def declines_once(payload):
+        calls.append(payload)
+        if len(calls) == 1:
+            raise RunSkipped(RunReason.LOCKED, result={"why": "held"})
+        return {"done": True}
+
+    make_function("t-declines", declines_once, retries=0)
+    first = execute_run(run_create("t-declines", {"dispatchKey": "k:declined"}).pk)
+    assert (first.status, first.reason, first.result) == (
+        RunStatus.SKIPPED, RunReason.LOCKED, {"why": "held"})
+    assert attempts(first)[0].outcome == AttemptOutcome.SKIPPED
+    second = execute_run(run_create("t-declines", {"dispatchKey": "k:declined"}).pk)
+    assert second.status == RunStatus.SUCCEEDED

@@ -17,7 +17,11 @@ class Client(models.Model):
     emailbison_base_url = models.URLField(blank=True)
     emailbison_api_key = models.CharField(max_length=255, blank=True)
     availability_source = models.CharField(max_length=32, blank=True)
+    availability_base_url = models.URLField(blank=True)
+    availability_api_key = models.CharField(max_length=255, blank=True)
     booking_provider = models.CharField(max_length=32, blank=True)
+    booking_base_url = models.URLField(blank=True)
+    booking_api_key = models.CharField(max_length=255, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")
     auto_follow_up_on_reply = models.BooleanField(default=True)
     first_touch_slot_offers = models.BooleanField(default=False)
@@ -64,6 +68,7 @@ class Lead(models.Model):
     first_name = models.CharField(max_length=200, blank=True)
     last_name = models.CharField(max_length=200, blank=True)
     emailbison_lead_id = models.CharField(max_length=64, blank=True)
+    first_email_due_at = models.DateTimeField(null=True, blank=True)  # first campaign email
     status = models.CharField(max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW)
     sentiment = models.CharField(max_length=20, choices=Sentiment.choices, blank=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
@@ -109,7 +114,10 @@ class Message(models.Model):
     emailbison_reply_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["lead", "sent_at"])]
+        indexes = [models.Index(fields=["lead", "sent_at"]),
+                   # the response-timing scan's order, (sent_at, id) within a direction
+                   models.Index(fields=["direction", "sent_at", "id"],
+                                name="message_direction_sent_order")]
 
     def __str__(self) -> str:
         return f"{self.direction} {self.subject[:40]}"
@@ -161,3 +169,6 @@ class FollowUpInstance(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["lead", "sequence"],
                                                name="one_instance_per_lead_sequence")]
+        # the followups scan's order, (next_step_due_at, id) within a status
+        indexes = [models.Index(fields=["status", "next_step_due_at", "id"],
+                                name="follow_up_due_order")]
