@@ -192,7 +192,7 @@ def test_signature__webhook_id_is_the_dedupe_key_for_other_types():
     body = fixture_body("email_opened__basic")
     first = post(Client(), body, token=None, **signature_headers(body, msg_id="msg_open_1"))
     again = post(Client(), body, token=None, **signature_headers(body, msg_id="msg_open_1"))
-    assert first.json()["dedupeKey"] == "msg_open_1"
+    assert first.json()["dedupeKey"] == "webhook-id:msg_open_1"
     assert again.json()["duplicate"] is True
     assert again.json()["eventId"] == first.json()["eventId"]
 
