@@ -228,8 +228,8 @@ WEBHOOK_DOORBELL_BATCH_SIZE = env_int("WEBHOOK_DOORBELL_BATCH_SIZE", 5, minimum=
 WEBHOOK_DRAIN_BUDGET_SECONDS = env_int("WEBHOOK_DRAIN_BUDGET_SECONDS", 45, minimum=1,
                                        maximum=100)
 WEBHOOK_EVENT_RETENTION_DAYS = env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30, minimum=1)
-# Django must not refuse the body before our view can answer 413 itself.
-DATA_UPLOAD_MAX_MEMORY_SIZE = None
+# Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) stays: the webhook view reads its raw body from
+# the stream within WEBHOOK_MAX_BODY_BYTES itself (webhooks.views.read_limited_body).
 
 # --- HTTP, static, admin ---------------------------------------------------------------------
 USE_TZ = True
