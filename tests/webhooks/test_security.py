@@ -1,6 +1,7 @@
 """The webhook route under the shared security suite, plus token and signature cases."""
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from django.test import Client, override_settings
@@ -25,6 +26,14 @@ SIGNED_ONLY = override_settings(WEBHOOK_TOKEN=[], WEBHOOK_SIGNING_SECRET=[SECRET
 class TestWebhookRouteSecurity(AuthenticatedRouteSuite):
     url = URL
     refused_methods = ("PUT", "PATCH", "DELETE")
+    credential = TOKEN
+
+    def credential_headers(self, value):
+        return [{"HTTP_X_WEBHOOK_TOKEN": value}, {"QUERY_STRING": f"token={quote(value)}"},
+                {"QUERY_STRING": f"token={quote(value)}&token=,"}]
+
+    def stored_rows(self):
+        return WebhookEvent.objects.count()
 
     def request(self, client, method="POST", **headers):
         if method == "POST":
