@@ -9,8 +9,8 @@ connections wait in a poller, not in a thread. Environment (all optional):
 
 | variable | default | meaning |
 | --- | --- | --- |
-| GUNICORN_BIND | see PORT | address(es) to bind, comma-separated (``0.0.0.0:8000``, ``unix:/run/app.sock``) |
-| PORT | unset | bind ``0.0.0.0:$PORT`` (platforms that route to a port); unset: ``127.0.0.1:8000`` |
+| GUNICORN_BIND | see PORT | address(es), comma-separated (``unix:/run/app.sock``) |
+| PORT | unset | bind ``0.0.0.0:$PORT``; neither set: ``127.0.0.1:8000`` |
 | GUNICORN_WORKERS | 2 | worker processes |
 | GUNICORN_THREADS | 8 | threads per worker (requests served at once per worker) |
 | GUNICORN_READ_TIMEOUT | 10 | seconds a blocking read of a client may wait |
