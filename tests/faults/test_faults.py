@@ -25,7 +25,7 @@ from django_q.models import Schedule
 
 from cron.models import DispatchWindow
 from jobs.models import Client, Message
-from ledger.models import FunctionRun, RunStatus
+from ledger.models import FunctionAttempt, FunctionRun, RunStatus
 from ledger.schedules import SWEEP_FUNC, SWEEP_SCHEDULE_NAME
 from tests.cluster import Cluster
 from tests.conftest import CRON_SECRET, on_redis
@@ -56,12 +56,16 @@ ACTIVE_RUNS = (RunStatus.QUEUED, RunStatus.RUNNING)
 UNFINISHED_EVENTS = (EventStatus.PENDING, EventStatus.PROCESSING)
 
 
-@pytest.fixture
-def fault_env():
-    """The processes' environment, with a private redis-server on the Redis broker."""
+@pytest.fixture(autouse=True)
+def _postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("the fault suite needs PostgreSQL: SQLite serialises every writer, and "
                     "production runs on PostgreSQL (CONTRACT.md)")
+
+
+@pytest.fixture
+def fault_env():
+    """The processes' environment, with a private redis-server on the Redis broker."""
     env = dict(ENV)
     if not on_redis():
         env["REDIS_URL"] = ""  # the ORM broker on the test database
@@ -130,7 +134,41 @@ class Traffic:
             time.sleep(0.5)
 
 
-def kill_whole_cluster(cluster: Cluster) -> None:
+def pids_holding_work(pids: set[int]) -> set[int]:
+    """Which of ``pids`` hold work now: a running attempt, or a webhook event claimed (the
+    claim names ``role@host:pid:thread``)."""
+    holding = set(FunctionAttempt.objects.filter(
+        run__status=RunStatus.RUNNING, finished_at__isnull=True,
+        worker_pid__in=pids).values_list("worker_pid", flat=True))
+    for claimed_by in WebhookEvent.objects.filter(status=EventStatus.PROCESSING).values_list(
+            "claimed_by", flat=True):
+        parts = claimed_by.rsplit(":", 2)
+        if len(parts) == 3 and parts[1].isdigit() and int(parts[1]) in pids:
+            holding.add(int(parts[1]))
+    return holding
+
+
+def when_holding_work(pids_of, *, timeout: float) -> tuple[set[int], set[int]]:
+    """Wait (bounded) until some of ``pids_of()`` hold work, so the kill strands something:
+    (the pids, those holding work; empty when nothing was held by the deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = set(pids_of())
+        holding = pids_holding_work(pids)
+        if holding or time.monotonic() > deadline:
+            return pids, holding
+        time.sleep(0.05)
+
+
+def kill_worker_holding_work(cluster: Cluster, held: dict) -> None:
+    pids, holding = when_holding_work(cluster.worker_pids, timeout=5)
+    held["cluster worker"] = sorted(holding)
+    cluster.kill_worker(min(holding or pids))
+
+
+def kill_whole_cluster(cluster: Cluster, held: dict) -> None:
+    _, holding = when_holding_work(lambda: {cluster.pid, *cluster.descendants()}, timeout=8)
+    held["whole cluster"] = sorted(holding)
     for pid in {cluster.pid, *cluster.descendants()}:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -169,11 +207,11 @@ def test_faults__burst_with_kills_and_broker_restart_recovers_by_itself(fault_en
         crons.start()
         with ThreadPoolExecutor(max_workers=4) as senders:
             sending = senders.map(traffic.deliver, order)
-            timeline = [(3, "cluster worker", lambda: cluster_a.kill_worker(
-                            cluster_a.worker_pids()[0])),
+            held: dict[str, list[int]] = {}  # what each killed process held (pids)
+            timeline = [(3, "cluster worker", lambda: kill_worker_holding_work(cluster_a, held)),
                         (6, "gunicorn worker", lambda: os.kill(server.worker_pids()[0],
                                                                signal.SIGKILL)),
-                        (9, "whole cluster", lambda: kill_whole_cluster(cluster_b))]
+                        (9, "whole cluster", lambda: kill_whole_cluster(cluster_b, held))]
             if redis_server is not None:
                 timeline.append((12, "redis restart",
                                  lambda: redis_server.restart(down_seconds=3)))
@@ -187,7 +225,8 @@ def test_faults__burst_with_kills_and_broker_restart_recovers_by_itself(fault_en
         last_fault = max(faults.values())
         print(f"\nburst: {len(order)} deliveries in {traffic_ended - started:.1f} s, "
               f"{traffic.retries} retried by the senders, cron answers {traffic.cron_statuses}, "
-              f"faults at {', '.join(f'{k} +{v - started:.1f} s' for k, v in faults.items())}")
+              f"faults at {', '.join(f'{k} +{v - started:.1f} s' for k, v in faults.items())}; "
+              f"killed while holding work: {held}")
         assert not traffic.refused, traffic.refused[:5]
         assert sorted(traffic.accepted) == list(range(N_EVENTS))
         for n, event_ids in traffic.accepted.items():
