@@ -36,7 +36,9 @@ def canonical_params(params: dict) -> str:
 
 
 def params_hash(params: dict) -> str:
-    return hashlib.sha256(canonical_params(params).encode("utf-8")).hexdigest()[:16]
+    """Lone surrogates (a command's ``--param``) hash as their code points, never raise."""
+    return hashlib.sha256(
+        canonical_params(params).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def dispatch_key(cron_name: str, window_seconds: int, start: datetime, params: dict) -> str:
@@ -49,6 +51,6 @@ def task_id(prefix: str, key: str) -> str:
 
 
 def correlation_id_or_none(value: str | None) -> str | None:
-    if value and CORRELATION_ID.match(value):
+    if value and CORRELATION_ID.fullmatch(value):  # match() let "id\n" through ($)
         return value
     return None

@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's CSS and JS) served by the app itself under gunicorn.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "dispatch_project.middleware.RefuseNulMiddleware",  # ?status=%00 is a 400, not a 500
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -232,8 +233,8 @@ WEBHOOK_DOORBELL_BUDGET_SECONDS = env_int("WEBHOOK_DOORBELL_BUDGET_SECONDS", 10,
 WEBHOOK_EVENT_RETENTION_DAYS = env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30, minimum=1)
 # /healthz/pipeline fails when the oldest due event has waited longer than this.
 WEBHOOK_BACKLOG_MAX_AGE_SECONDS = env_int("WEBHOOK_BACKLOG_MAX_AGE_SECONDS", 300, minimum=1)
-# Django must not refuse the body before our view can answer 413 itself.
-DATA_UPLOAD_MAX_MEMORY_SIZE = None
+# Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) stays: the webhook view reads its raw body from
+# the stream within WEBHOOK_MAX_BODY_BYTES itself (webhooks.views.read_limited_body).
 
 # --- Provider crons (jobs/providers, jobs/conf.py) -------------------------------------------
 # One provider request's timeout (also cut to the run's time budget), retries on 429/5xx, and the

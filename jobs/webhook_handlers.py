@@ -7,16 +7,16 @@ workspace is retried (UnknownWorkspace), since its Client may be created later.
 """
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from jobs import outbound, services
 from jobs.exceptions import MissingProviderField, UnknownWorkspace
 from jobs.models import Client, Direction, Lead, Message, MessageSource, Sentiment
 from jobs.selectors import client_by_workspace, lead_by_email
-from webhooks.parsing import provider_id, section
+from webhooks.dates import provider_datetime
+from webhooks.parsing import provider_id, provider_id_column, section
 from webhooks.registry import EventContext
 from webhooks.text import clean_text
 
@@ -31,12 +31,18 @@ def _text(value, max_chars: int | None = None) -> str:
     return clean_text(value, max_chars=max_chars).strip()
 
 
-def provider_time(value, *, fallback: datetime) -> datetime:
-    """An ISO 8601 time from the provider (naive means UTC), else ``fallback``."""
-    parsed = parse_datetime(value) if isinstance(value, str) else None
-    if parsed is None:
-        return fallback
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+ID_MAX_CHARS = 64  # the provider id columns (Message, EmailCampaign, Lead)
+
+
+def provider_time(value, *, field: str, fallback: datetime | None) -> datetime | None:
+    """A provider time (webhooks.dates: checked at ingest; one stored before that check fails
+    at once as terminal), else ``fallback`` when not given."""
+    return provider_datetime(value, field=field) or fallback
+
+
+def column_id(value) -> str:
+    """A provider id for our id columns: whole when it fits, else hashed whole, never cut."""
+    return provider_id_column(value, max_chars=ID_MAX_CHARS)
 
 
 def _client(event: EventContext) -> Client:
@@ -58,7 +64,7 @@ def _lead_fields(event: EventContext) -> dict:
         raise MissingProviderField(f"{event.event_type} without data.lead.email")
     return {"email": email.lower(), "first_name": _text(lead.get("first_name"), 200),
             "last_name": _text(lead.get("last_name"), 200),
-            "emailbison_lead_id": provider_id(lead.get("id"))[:64]}
+            "emailbison_lead_id": column_id(lead.get("id"))}
 
 
 def _lead(event: EventContext, client: Client) -> Lead:
@@ -67,7 +73,7 @@ def _lead(event: EventContext, client: Client) -> Lead:
 
 def _campaign(event: EventContext, client: Client):
     campaign = section(event.payload, "data", "campaign")
-    campaign_id = provider_id(campaign.get("id"))[:64]
+    campaign_id = column_id(campaign.get("id"))
     if not campaign_id:
         return None
     return services.campaign_upsert(client=client, bison_campaign_id=campaign_id,
@@ -88,13 +94,14 @@ def handle_email_sent(*, event: EventContext) -> dict:
     paused for ``lead_replied`` resumes when this email is newer than the reply. A repeat
     re-applies the rollups from the lead's messages."""
     scheduled = section(event.payload, "data", "scheduled_email")
-    scheduled_id = provider_id(scheduled.get("id"))[:64]
-    if not scheduled_id:
+    scheduled_id = column_id(scheduled.get("id"))
+    if not provider_id(scheduled.get("id")):
         raise MissingProviderField("EMAIL_SENT without data.scheduled_email.id")
     client = _client(event)
     campaign = _campaign(event, client)
     fields = _lead_fields(event)
-    sent_at = provider_time(scheduled.get("sent_at"), fallback=event.received_at)
+    sent_at = provider_time(scheduled.get("sent_at"), field="data.scheduled_email.sent_at",
+                            fallback=event.received_at)
     touch = outbound.lead_outbound_touch(client=client, sent_at=sent_at, **fields)
     if touch is None:  # a new lead
         lead = services.lead_find_or_create_locked(client=client, **fields)
@@ -134,16 +141,18 @@ def handle_reply(*, event: EventContext) -> dict:
     """LEAD_REPLIED, LEAD_INTERESTED, UNTRACKED_REPLY_RECEIVED: inbound message once per reply
     id, sentiment, lead status, and active follow-ups paused (or stopped on an opt-out)."""
     reply = section(event.payload, "data", "reply")
-    reply_id = provider_id(reply.get("id"))[:64]
-    if not reply_id:
+    reply_id = column_id(reply.get("id"))
+    if not provider_id(reply.get("id")):
         raise MissingProviderField(f"{event.event_type} without data.reply.id")
     client = _client(event)
     campaign = _campaign(event, client)
     lead = _lead(event, client)
     text = _text(reply.get("text_body") or reply.get("html_body"))
     sentiment = reply_sentiment(event, reply, text)
-    replied_at = provider_time(reply.get("date_received") or reply.get("created_at"),
-                               fallback=event.received_at)
+    replied_at = (provider_time(reply.get("date_received"), field="data.reply.date_received",
+                                fallback=None)
+                  or provider_time(reply.get("created_at"), field="data.reply.created_at",
+                                   fallback=event.received_at))
     source = MessageSource.BOUNCE if is_bounce_notice(reply, text) else MessageSource.LEAD
     message, created = services.message_record(
         lead=lead, provider_field="emailbison_reply_id", provider_id=reply_id,

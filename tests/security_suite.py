@@ -3,7 +3,9 @@
 A subclass names its ``url`` and how to authenticate; the suite checks what every machine
 route must do: refuse missing, wrong and non-ASCII credentials with 401 (never 500), answer
 405 to other methods, work under a CSRF-enforcing client (the routes authenticate with secrets,
-not cookies), and stay reachable with LoginRequiredMiddleware installed.
+not cookies), and stay reachable with LoginRequiredMiddleware installed. Every prefix of the
+real credential (empty included), ``t`` and ``,`` in every place the route reads one is a 401
+that stores nothing (a comparison that checked only a prefix survived the suite before).
 """
 
 import pytest
@@ -26,6 +28,16 @@ class AuthenticatedRouteSuite:
         raise NotImplementedError
 
     def non_ascii_headers(self) -> list[dict]:
+        raise NotImplementedError
+
+    credential: str = ""
+
+    def credential_headers(self, value: str) -> list[dict]:
+        """Client kwargs sending ``value`` in each place the route reads its credential."""
+        raise NotImplementedError
+
+    def stored_rows(self) -> int:
+        """How many rows the route has written (must not move on a refused request)."""
         raise NotImplementedError
 
     def request(self, client: Client, method: str = "POST", **headers):
@@ -62,3 +74,14 @@ class AuthenticatedRouteSuite:
         assert "django.contrib.auth.middleware.LoginRequiredMiddleware" in settings.MIDDLEWARE
         response = self.request(Client(), "POST", **self.good_headers())
         assert response.status_code != 302
+
+    def test_suite__prefixes_of_the_credential_are_401_and_store_nothing(self):
+        """``Bearer t``, a prefix of the secret, an empty one, ``,``: all 401, nothing stored."""
+        assert len(self.credential) > 2
+        candidates = [self.credential[:n] for n in range(len(self.credential))] + ["t", ",", " "]
+        before = self.stored_rows()
+        for value in candidates:
+            for headers in self.credential_headers(value):
+                response = self.request(Client(), **headers)
+                assert response.status_code == 401, (headers, response.content)
+        assert self.stored_rows() == before

@@ -1,20 +1,33 @@
 """From raw bytes to what ingestion needs: the parsed body, its type and its dedupe key.
 
-Dedupe key (CONTRACT.md): ``EMAIL_SENT`` -> ``inboxxia:EMAIL_SENT:<scheduled_email.id>``;
-replies -> ``inboxxia:<type>:<reply.id>``; otherwise the ``webhook-id`` header; otherwise the
-SHA-256 of the raw body. Anything the parser cannot use is a WebhookBadRequest (400).
+Dedupe key, one namespace per source so no source can take another's key (CONTRACT.md keeps
+the first two): ``EMAIL_SENT`` -> ``inboxxia:EMAIL_SENT:<scheduled_email.id>``; replies ->
+``inboxxia:<type>:<reply.id>``; otherwise ``webhook-id:<webhook-id header>``; otherwise
+``sha256:<hex of the raw body>``. Ids are compared as sent (only surrounding whitespace is
+trimmed): a key longer than the column, or one that is not storable text (NUL, lone
+surrogates), is stored as ``sha256-of:<hex>``, the hash of its exact JSON text (see
+``storable``). Provider times are checked here too (webhooks.dates). Anything the parser
+cannot use is a WebhookBadRequest (400).
 """
 
 import hashlib
 import json
 from dataclasses import dataclass
 
+from webhooks.dates import provider_datetime
 from webhooks.exceptions import WebhookBadRequest
 from webhooks.registry import REPLY_EVENT_TYPES
 from webhooks.text import clean_text
 
 KEY_MAX_CHARS = 255
 TYPE_MAX_CHARS = 64
+HASHED_PREFIX = "sha256-of:"  # marks a value stored as the hash of what was sent
+# Where each event type carries a provider time: (path to its object, field name).
+DATETIME_FIELDS = {
+    "EMAIL_SENT": ((("data", "scheduled_email"), "sent_at"),),
+    **{event_type: ((("data", "reply"), "date_received"), (("data", "reply"), "created_at"))
+       for event_type in REPLY_EVENT_TYPES},
+}
 
 
 @dataclass(frozen=True)
@@ -45,14 +58,38 @@ def parse_body(body: bytes) -> dict:
 
 
 def provider_id(value) -> str:
-    """A provider id as text: a whole number or a non-empty string, else ""."""
+    """A provider id as clean text (for lookups and display): a whole number or a non-empty
+    string, else ""."""
+    return clean_text(sent_id(value)).strip()
+
+
+def sent_id(value) -> str:
+    """A provider id as sent (surrounding whitespace trimmed): a whole number or a string,
+    else ""."""
     if isinstance(value, bool) or value is None:
         return ""
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, str):
-        return clean_text(value).strip()
-    return ""
+    return value.strip() if isinstance(value, str) else ""
+
+
+def storable(value: str, *, max_chars: int) -> str:
+    """``value`` itself when it fits ``max_chars``, is clean text and does not start with
+    HASHED_PREFIX; otherwise HASHED_PREFIX and the SHA-256 of its exact JSON text (lone
+    surrogates escaped, so distinct values stay distinct), cut to ``max_chars``. Injective
+    (up to SHA-256): kept values never start with the prefix, hashed ones always do."""
+    if (len(value) <= max_chars and clean_text(value) == value
+            and not value.startswith(HASHED_PREFIX)):
+        return value
+    digest = hashlib.sha256(json.dumps(value).encode("ascii")).hexdigest()
+    return (HASHED_PREFIX + digest)[:max_chars]
+
+
+def provider_id_column(value, *, max_chars: int) -> str:
+    """A provider id for a unique text column of ``max_chars``: as sent when it fits, else
+    hashed whole (``storable``); "" when there is none."""
+    identifier = sent_id(value)
+    return storable(identifier, max_chars=max_chars) if identifier else ""
 
 
 def section(payload: dict, *path: str) -> dict:
@@ -73,19 +110,26 @@ def event_type_of(payload: dict) -> str:
 
 
 def dedupe_key_of(*, payload: dict, event_type: str, body: bytes, webhook_id: str) -> str:
+    """The event's dedupe key (module docstring); ``webhook_id`` is the header as sent."""
     if event_type == "EMAIL_SENT":
-        scheduled_id = provider_id(section(payload, "data", "scheduled_email").get("id"))
-        if not scheduled_id:
+        scheduled_id = sent_id(section(payload, "data", "scheduled_email").get("id"))
+        if not clean_text(scheduled_id).strip():
             raise WebhookBadRequest("EMAIL_SENT without data.scheduled_email.id")
-        return _bounded(f"inboxxia:EMAIL_SENT:{scheduled_id}")
+        return storable(f"inboxxia:EMAIL_SENT:{scheduled_id}", max_chars=KEY_MAX_CHARS)
     if event_type in REPLY_EVENT_TYPES:
-        reply_id = provider_id(section(payload, "data", "reply").get("id"))
-        if not reply_id:
+        reply_id = sent_id(section(payload, "data", "reply").get("id"))
+        if not clean_text(reply_id).strip():
             raise WebhookBadRequest(f"{event_type} without data.reply.id")
-        return _bounded(f"inboxxia:{event_type}:{reply_id}")
-    if webhook_id:
-        return _bounded(webhook_id)
-    return hashlib.sha256(body).hexdigest()
+        return storable(f"inboxxia:{event_type}:{reply_id}", max_chars=KEY_MAX_CHARS)
+    if webhook_id.strip():
+        return storable(f"webhook-id:{webhook_id.strip()}", max_chars=KEY_MAX_CHARS)
+    return f"sha256:{hashlib.sha256(body).hexdigest()}"
+
+
+def provider_datetimes_check(*, payload: dict, event_type: str) -> None:
+    """Refuse (400, naming the field) provider times that could not be stored and read back."""
+    for path, name in DATETIME_FIELDS.get(event_type, ()):
+        provider_datetime(section(payload, *path).get(name), field=".".join((*path, name)))
 
 
 def lead_email_of(payload: dict) -> str:
@@ -97,20 +141,13 @@ def lead_email_of(payload: dict) -> str:
 def parse_event(*, body: bytes, webhook_id: str = "") -> ParsedEvent:
     payload = parse_body(body)
     event_type = event_type_of(payload)
-    webhook_id = clean_text(webhook_id, max_chars=KEY_MAX_CHARS).strip()
+    dedupe_key = dedupe_key_of(payload=payload, event_type=event_type, body=body,
+                               webhook_id=webhook_id)
+    provider_datetimes_check(payload=payload, event_type=event_type)
     return ParsedEvent(
         payload=payload,
         event_type=event_type,
-        dedupe_key=dedupe_key_of(payload=payload, event_type=event_type, body=body,
-                                 webhook_id=webhook_id),
-        webhook_id=webhook_id,
+        dedupe_key=dedupe_key,
+        webhook_id=clean_text(webhook_id, max_chars=KEY_MAX_CHARS).strip(),
         lead_email=lead_email_of(payload),
     )
-
-
-def _bounded(key: str) -> str:
-    """Keys longer than the column keep their prefix and end in a hash of the whole key."""
-    if len(key) <= KEY_MAX_CHARS:
-        return key
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-    return f"{key[:KEY_MAX_CHARS - 65]}:{digest}"

@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ledger import metrics
 from webhooks import conf
 from webhooks.auth import webhook_request_authenticate
-from webhooks.exceptions import WebhookBodyTooLarge, WebhooksError
+from webhooks.exceptions import WebhookBadRequest, WebhookBodyTooLarge, WebhooksError
 from webhooks.registry import supported_event_types
 from webhooks.responses import (
     error_response,
@@ -62,15 +62,43 @@ def email_webhook_view(request):
 
 
 def read_limited_body(request, limit: int) -> bytes:
-    """The body, never buffering more than ``limit`` + 1 bytes: a declared Content-Length over
-    the limit is refused before reading, and a body longer than it declared is cut off."""
+    """The raw body as bytes, read from the stream (never ``request.body``/``POST``, which obey
+    Django's DATA_UPLOAD_MAX_MEMORY_SIZE), never buffering more than ``limit`` + 1 bytes.
+
+    - A declared Content-Length over the limit is refused before reading (413).
+    - No Content-Length but ``Transfer-Encoding: chunked``: Django sees an empty body, so the
+      server's decoded stream is read to its end when the server says it ends
+      (``wsgi.input_terminated``, set by gunicorn); over the limit 413.
+    - A body shorter than its Content-Length (the client stopped sending, or the server's
+      read timeout fired) is a 400, never a 500.
+    """
+    meta = request.META
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = int(meta.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
     if declared > limit:
         raise WebhookBodyTooLarge
-    body = request.read(limit + 1)
+    chunked = (not meta.get("CONTENT_LENGTH")
+               and "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+               and meta.get("wsgi.input_terminated"))
+    try:
+        body = _read_to_end(meta["wsgi.input"], limit + 1) if chunked else request.read(limit + 1)
+    except OSError as error:  # socket timeout or reset mid-body
+        raise WebhookBadRequest(f"body incomplete: {type(error).__name__}") from None
     if len(body) > limit:
         raise WebhookBodyTooLarge
+    if len(body) < declared:
+        raise WebhookBadRequest(f"body incomplete: {len(body)} of {declared} declared bytes")
     return body
+
+
+def _read_to_end(stream, size: int) -> bytes:
+    parts, remaining = [], size
+    while remaining > 0:
+        part = stream.read(min(remaining, 65536))
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)

@@ -165,7 +165,7 @@ def test_enqueue_failure__error_text_has_no_credentials():
     text = error_public_message(ConnectionError(
         "could not connect to redis://user:hunter2@db.internal:6379/0 password=hunter2 x"))
     assert "hunter2" not in text and "db.internal" not in text and "6379" not in text
-    assert text.startswith("ConnectionError: could not connect")
+    assert text.startswith("ConnectionError: ")
 
 
 def pushed_run_ids(queue) -> list[int]:

@@ -81,3 +81,14 @@ def test_task_id__prefix_and_24_hex_of_the_key_hash():
 )
 def test_correlation_id__charset_and_length(value, kept):
     assert (keys.correlation_id_or_none(value) is not None) is kept
+
+
+def test_correlation_id__trailing_newline_is_refused():
+    """``$`` matched before a final newline: "id\\n" was kept as a correlation id."""
+    assert keys.correlation_id_or_none("ok-id\n") is None
+    assert keys.correlation_id_or_none("ok-id") == "ok-id"
+
+
+def test_params_hash__lone_surrogate_hashes_instead_of_raising():
+    """A param with a lone surrogate (a command's --param) raised UnicodeEncodeError."""
+    assert keys.params_hash({"clientId": "\ud800"}) != keys.params_hash({"clientId": "\udfff"})

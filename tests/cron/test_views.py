@@ -283,6 +283,13 @@ def test_auth__x_cron_secret_header_is_accepted():
 
 class TestCronRouteSecurity(AuthenticatedRouteSuite):
     url = URL
+    credential = CRON_SECRET
+
+    def credential_headers(self, value):
+        return [{"HTTP_AUTHORIZATION": f"Bearer {value}"}, {"HTTP_X_CRON_SECRET": value}]
+
+    def stored_rows(self):
+        return DispatchWindow.objects.count() + FunctionRun.objects.count()
 
     def good_headers(self):
         return {"HTTP_AUTHORIZATION": f"Bearer {CRON_SECRET}"}

@@ -49,12 +49,12 @@ def test_ingest__reply_dedupe_key_is_type_and_reply_id(fixture, key):
 
 @pytest.mark.django_db
 def test_ingest__other_types_fall_back_to_the_body_hash():
-    """No webhook-id header: the SHA-256 of the raw body is the key."""
+    """No webhook-id header: the SHA-256 of the raw body is the key, in its own namespace."""
     import hashlib
 
     body = fixture_body("email_opened__basic")
     response = post(Client(), body)
-    assert response.json()["dedupeKey"] == hashlib.sha256(body).hexdigest()
+    assert response.json()["dedupeKey"] == "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 @pytest.mark.django_db

@@ -29,7 +29,7 @@ def test_replay__ingests_counts_and_dedupes(tmp_path, capsys):
     assert "refused=0" in out
     assert WebhookEvent.objects.count() == 4
     assert set(WebhookEvent.objects.values_list("source", flat=True)) == {EventSource.REPLAY}
-    assert WebhookEvent.objects.filter(dedupe_key="msg_export_1").exists()
+    assert WebhookEvent.objects.filter(dedupe_key="webhook-id:msg_export_1").exists()
     assert WebhookEvent.objects.filter(status=EventStatus.PENDING).count() == 3
 
 

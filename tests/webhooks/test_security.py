@@ -1,6 +1,7 @@
 """The webhook route under the shared security suite, plus token and signature cases."""
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from django.test import Client, override_settings
@@ -25,6 +26,14 @@ SIGNED_ONLY = override_settings(WEBHOOK_TOKEN=[], WEBHOOK_SIGNING_SECRET=[SECRET
 class TestWebhookRouteSecurity(AuthenticatedRouteSuite):
     url = URL
     refused_methods = ("PUT", "PATCH", "DELETE")
+    credential = TOKEN
+
+    def credential_headers(self, value):
+        return [{"HTTP_X_WEBHOOK_TOKEN": value}, {"QUERY_STRING": f"token={quote(value)}"},
+                {"QUERY_STRING": f"token={quote(value)}&token=,"}]
+
+    def stored_rows(self):
+        return WebhookEvent.objects.count()
 
     def request(self, client, method="POST", **headers):
         if method == "POST":
@@ -192,7 +201,7 @@ def test_signature__webhook_id_is_the_dedupe_key_for_other_types():
     body = fixture_body("email_opened__basic")
     first = post(Client(), body, token=None, **signature_headers(body, msg_id="msg_open_1"))
     again = post(Client(), body, token=None, **signature_headers(body, msg_id="msg_open_1"))
-    assert first.json()["dedupeKey"] == "msg_open_1"
+    assert first.json()["dedupeKey"] == "webhook-id:msg_open_1"
     assert again.json()["duplicate"] is True
     assert again.json()["eventId"] == first.json()["eventId"]
 
