@@ -6,7 +6,6 @@ late worker or a concurrent sweeper changes nothing it does not own.
 """
 
 import logging
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -152,28 +151,49 @@ def function_runs_cancel(*, run_ids, reason: RunReason, now, unsent_only: bool =
 
 
 def function_run_send(*, run: FunctionRun, now) -> None:
-    """Hand the run to the broker (again) and stamp it sent. Raises the broker's error.
-
-    On the ORM broker the task row and ``enqueued_at`` commit together; on Redis the push comes
-    first, so a crash in between leaves ``enqueued_at`` empty and the sweeper sends it again
-    (a duplicate delivery finds nothing to claim)."""
-    with transaction.atomic() if broker_is_transactional() else nullcontext():
-        enqueue_run(run.pk, task_name=run.task_id or f"run:{run.pk}",
-                    timeout_seconds=get_function(run.function).timeout_seconds)
-        FunctionRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(enqueued_at=now)
+    """Hand one run to the broker (again) and stamp it sent; see ``function_runs_send``."""
+    function_runs_send(runs=[run], now=now)
 
 
 def function_runs_send(*, runs: list[FunctionRun], now) -> list[FunctionRun]:
-    """Send each of ``runs`` that is queued, in order; the runs sent. On the ORM broker call it
-    inside the transaction that wrote them: all commit together or none. On Redis a refusal
-    part-way raises with the runs before it sent: the caller cancels the others."""
+    """Hand each of ``runs`` that is queued to the broker, in order, and stamp them sent
+    (``enqueued_at``) in one UPDATE. Raises the broker's error. Returns the runs sent.
+
+    ORM broker: the task rows and the stamp commit together, with the caller's transaction if
+    there is one (a dispatch's window and runs): all or none. Redis: each push comes first; a
+    refusal part-way stamps the runs pushed before it and re-raises, so the caller can cancel
+    the others. A crash between a push and its stamp leaves ``enqueued_at`` empty and the sweeper
+    sends the run again (a duplicate delivery finds nothing to claim)."""
+    queued = [run for run in runs if run.status == RunStatus.QUEUED]
+    if not queued:
+        return []
+    if broker_is_transactional():
+        with transaction.atomic():
+            for run in queued:
+                _enqueue(run)
+            _stamp_sent(queued, now)
+        return queued
     sent = []
-    for run in runs:
-        if run.status == RunStatus.QUEUED:
-            function_run_send(run=run, now=now)
-            run.enqueued_at = now
+    try:
+        for run in queued:
+            _enqueue(run)
             sent.append(run)
+    finally:
+        _stamp_sent(sent, now)
     return sent
+
+
+def _enqueue(run: FunctionRun) -> None:
+    enqueue_run(run.pk, task_name=run.task_id or f"run:{run.pk}",
+                timeout_seconds=get_function(run.function).timeout_seconds)
+
+
+def _stamp_sent(runs: list[FunctionRun], now) -> None:
+    if runs:
+        FunctionRun.objects.filter(pk__in=[run.pk for run in runs],
+                                   status=RunStatus.QUEUED).update(enqueued_at=now)
+        for run in runs:
+            run.enqueued_at = now
 
 
 # --- waiting for a slot --------------------------------------------------------------------
