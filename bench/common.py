@@ -1,7 +1,8 @@
 """Helpers shared by the bench scripts: databases, Redis, processes, CPU time, the machine.
 
 Everything the benches start is stopped in ``finally`` blocks by its own pid, and every wait has
-a deadline. Only databases named ``dispatch_bench*``, Redis db 5 and ports 8100-8199 are used.
+a deadline. The benches use one database, ``dispatch_bench`` (dropped and created by each run),
+Redis db 8, the Q cluster name ``bench`` and ports 8100-8299: run them one at a time.
 """
 
 import json
@@ -21,16 +22,23 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
+DB_NAME = "dispatch_bench"
+CLUSTER_NAME = "bench"
 CRON_SECRET = "bench-cron-secret-0123456789"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM ends a bench through its ``finally`` blocks, so what it started is stopped."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def check_names(db_name: str) -> None:
-    if not db_name.startswith("dispatch_bench"):
-        raise SystemExit(f"refusing database {db_name!r}: bench databases are dispatch_bench*")
-    if not REDIS_URL.rstrip("/").endswith("/5"):
-        raise SystemExit(f"refusing Redis {REDIS_URL!r}: the bench uses db 5 only")
+    if db_name != DB_NAME:
+        raise SystemExit(f"refusing database {db_name!r}: the benches use {DB_NAME!r} only")
+    if not REDIS_URL.rstrip("/").endswith("/8"):
+        raise SystemExit(f"refusing Redis {REDIS_URL!r}: the benches use db 8 only")
 
 
 def pg_admin():
@@ -52,25 +60,17 @@ def drop_database(db_name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
 
-def xact_commit(db_name: str) -> int:
-    """Committed transactions of ``db_name`` so far (read from another database)."""
-    with pg_admin() as conn:
-        row = conn.execute(
-            "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (db_name,)
-        ).fetchone()
-    return int(row[0])
-
-
 def redis_flush() -> None:
     import redis
 
+    check_names(DB_NAME)
     redis.Redis.from_url(REDIS_URL).flushdb()
 
 
-def bench_env(*, db_name: str, broker: str, cluster_name: str, **extra) -> dict:
-    """The environment of every process a bench starts: bench settings, its database, its
-    broker (``orm`` or ``redis``), its Q cluster name."""
-    check_names(db_name)
+def bench_env(*, broker: str, **extra) -> dict:
+    """The environment of every process a bench starts: bench settings, the bench database, its
+    broker (``orm`` or ``redis``), the bench's Q cluster name."""
+    db_name = DB_NAME
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith(("CRON_", "BACKGROUND_JOBS_", "LEDGER_", "Q_", "DJANGO_"))
                    or k in ("DATABASE_URL", "REDIS_URL"))}
@@ -79,7 +79,7 @@ def bench_env(*, db_name: str, broker: str, cluster_name: str, **extra) -> dict:
         DJANGO_SECRET_KEY="bench-only-secret-key-not-for-production-0123456789",
         DATABASE_URL=f"{PG_URL}/{db_name}",
         CRON_SECRET=CRON_SECRET,
-        Q_CLUSTER_NAME=cluster_name,
+        Q_CLUSTER_NAME=CLUSTER_NAME,
         DISPATCH_VAR_DIR=str(RESULTS / "var"),
         PYTHONPATH=str(ROOT),
         PYTHONUNBUFFERED="1",
@@ -101,6 +101,33 @@ def start(args: list[str], env: dict, log_name: str) -> subprocess.Popen:
     log = open(RESULTS / log_name, "ab")
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
+
+
+def start_gunicorn(env: dict, *, port: int, log_name: str, probe: str, probe_status: int,
+                   workers: int = 2, threads: int = 2) -> subprocess.Popen:
+    """gunicorn with the project's ``gunicorn.conf.py`` (gthread ``workers`` x ``threads``),
+    returned once ``GET probe`` answers ``probe_status``."""
+    import http.client
+
+    process = start(
+        [PYTHON, "-m", "gunicorn", "dispatch_project.wsgi:application",
+         "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
+         "--backlog", "2048", "--graceful-timeout", "5", "--log-level", "warning"],
+        env, log_name)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited; see bench/results/{log_name}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", probe)
+            return conn.getresponse().status == probe_status
+        except OSError:
+            return False
+
+    wait_until(ready, timeout=30, interval=0.2, what="gunicorn")
+    return process
 
 
 def stop(process: subprocess.Popen | None, *, timeout: float = 20) -> None:
@@ -184,6 +211,20 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.05, what: str =
     raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
 
+def settled(count, *, pause: float = 0.3, timeout: float = 30) -> int:
+    """``count()`` once two readings ``pause`` seconds apart agree: the requests a load
+    generator left in flight when it stopped have finished."""
+    readings = [count()]
+
+    def agree() -> bool:
+        time.sleep(pause)
+        readings.append(count())
+        return readings[-1] == readings[-2]
+
+    wait_until(agree, timeout=timeout, interval=0, what="the requests in flight to finish")
+    return readings[-1]
+
+
 def percentile(values: list[float], pct: float) -> float:
     """Nearest-rank percentile."""
     if not values:
@@ -228,8 +269,8 @@ def time_statements(cases: dict, requests: int, connection, rounds: int = 5) -> 
     """Unprofiled wall time per request, and how much of it each kind of statement takes (the
     first words of its SQL, timed around the driver call), cases alternated over rounds so
     that a noisy neighbour weighs on each alike. Also the CPU each request costs this process
-    and, on PostgreSQL, the database server (all its processes: under load on a small machine
-    the cores are shared, so CPU, not wall time, is what sets the rate)."""
+    and, on PostgreSQL, the bench database's backends (under load on a small machine the cores
+    are shared, so CPU, not wall time, is what sets the rate)."""
     spent = {name: defaultdict(float) for name in cases}
     wall, cpu, server = defaultdict(float), defaultdict(float), defaultdict(float)
     current = []
@@ -247,13 +288,14 @@ def time_statements(cases: dict, requests: int, connection, rounds: int = 5) -> 
         for round_ in range(rounds):
             for name, call in cases.items():
                 current[:] = [name]
-                server_before = cpu_seconds(postmaster) if postmaster else 0.0
+                server_before = database_backends_cpu(postmaster) if postmaster else 0.0
                 cpu_before, started = time.process_time(), time.perf_counter()
                 for i in range(per_round):
                     call(round_ * per_round + i + 10_000)
                 wall[name] += time.perf_counter() - started
                 cpu[name] += time.process_time() - cpu_before
-                server[name] += (cpu_seconds(postmaster) - server_before) if postmaster else 0.0
+                if postmaster:
+                    server[name] += database_backends_cpu(postmaster) - server_before
     total = per_round * rounds
     first = next(iter(cases))
     for name in cases:
@@ -262,7 +304,7 @@ def time_statements(cases: dict, requests: int, connection, rounds: int = 5) -> 
               f"({wall[first] / wall[name]:.2f} x the rate of "
               f"{first}), {sql / total * 1000:.2f} ms of it in SQL; CPU per request: "
               f"{cpu[name] / total * 1000:.2f} ms here"
-              + (f", {server[name] / total * 1000:.2f} ms database server" if postmaster else ""))
+              + (f", {server[name] / total * 1000:.2f} ms database backend" if postmaster else ""))
         for statement, seconds in sorted(spent[name].items(), key=lambda item: -item[1]):
             print(f"   {seconds / total * 1000:6.2f} ms  {statement}")
 
@@ -279,16 +321,33 @@ def postmaster_pid() -> int | None:
         return None
 
 
+def database_backends_cpu(postmaster: int) -> float:
+    """User + system CPU time of the server processes serving the bench database (their title
+    names it). Other agents' databases on the same server are left out; so are the shared
+    writer processes."""
+    total = 0
+    for pid in descendants(postmaster):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if f" {DB_NAME} " in title and (fields := _stat(pid)) is not None:
+            total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
 class CpuMeter:
-    """CPU seconds spent by the web server's process tree and by the database server while a
-    load runs: on a small shared machine the cores are the limit, so a case's CPU per request
-    shows where its time goes (wall time hides it)."""
+    """CPU seconds spent by the web server's process tree and by the database's backends while
+    a load runs: on a small shared machine the cores are the limit, so a case's CPU per request
+    shows where its time goes (wall time hides it). The web server keeps its connections
+    (``DATABASE_CONN_MAX_AGE``), so its backends live through a measurement."""
 
     def __init__(self, web_pid: int) -> None:
         self.web_pid, self.db_pid = web_pid, postmaster_pid()
 
     def read(self) -> tuple[float, float]:
-        return cpu_seconds(self.web_pid), cpu_seconds(self.db_pid) if self.db_pid else 0.0
+        return (cpu_seconds(self.web_pid),
+                database_backends_cpu(self.db_pid) if self.db_pid else 0.0)
 
     def workers(self) -> dict[int, float]:
         """CPU seconds of each worker (each direct child of the web server's master)."""

@@ -3,7 +3,7 @@ costs in ``webhook_events_drain``, and a cProfile of draining N events in this p
 
     .venv/bin/python bench/profile_webhook_drain.py [--events 300]
 
-Uses its own fresh database ``dispatch_bench_wh_profile`` (dropped afterwards).
+Uses a fresh ``dispatch_bench`` database (dropped afterwards): not while another bench runs.
 BENCH_PROFILE_SORT=tottime sorts by own time.
 """
 
@@ -19,15 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
 
-DB_NAME = "dispatch_bench_wh_profile"
+DB_NAME = common.DB_NAME
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=300)
     args = parser.parse_args()
-    env = common.bench_env(db_name=DB_NAME, broker="orm", cluster_name="bench-wh-profile",
-                           WEBHOOK_TOKEN="bench-token")
+    env = common.bench_env(broker="orm", WEBHOOK_TOKEN="bench-token")
     common.recreate_database(DB_NAME)
     try:
         common.manage(env, "migrate", "--no-input", "-v", "0")

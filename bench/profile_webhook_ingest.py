@@ -4,7 +4,7 @@ test client; the doorbell's first ring enqueues one ORM task, later ones find it
 
     .venv/bin/python bench/profile_webhook_ingest.py [--requests 500]
 
-Uses its own fresh database ``dispatch_bench_wh_profile`` (dropped afterwards).
+Uses a fresh ``dispatch_bench`` database (dropped afterwards): not while another bench runs.
 """
 
 import argparse
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
 
-DB_NAME = "dispatch_bench_wh_profile"
+DB_NAME = common.DB_NAME
 TOKEN = "bench-token-0123456789"
 FIXTURE = common.ROOT / "tests" / "webhooks" / "fixtures" / "email_sent__basic.json"
 
@@ -28,8 +28,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
-    env = common.bench_env(db_name=DB_NAME, broker="orm", cluster_name="bench-wh-profile",
-                           WEBHOOK_TOKEN=TOKEN, DATABASE_CONN_MAX_AGE=600)
+    env = common.bench_env(broker="orm", WEBHOOK_TOKEN=TOKEN, DATABASE_CONN_MAX_AGE=600)
     common.recreate_database(DB_NAME)
     try:
         common.manage(env, "migrate", "--no-input", "-v", "0")
@@ -73,7 +72,8 @@ def main() -> int:
             print(f"\n{path}: {args.requests} requests in {seconds:.2f} s under cProfile "
                   f"({1000 * seconds / args.requests:.2f} ms/request)")
             pstats.Stats(profiler).sort_stats(
-                os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(int(os.environ.get("BENCH_PROFILE_TOP", "25")))
+                os.environ.get("BENCH_PROFILE_SORT", "cumulative")
+            ).print_stats(int(os.environ.get("BENCH_PROFILE_TOP", "25")))
     finally:
         common.drop_database(DB_NAME)
     return 0

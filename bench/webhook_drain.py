@@ -7,9 +7,10 @@ For each round, in alternating order:
 
 - ``ours``: ``webhook_events_drain`` over N pending EMAIL_SENT events (the real handler: client,
   campaign, lead, message, lead rollup, follow-ups), in this one process: events/s per worker;
-- ``bare``: a bare claim-and-mark loop over N pending events of the same table: the claim SQL
-  shape of webhooks/claims.py (``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n)
-  RETURNING``), then one fenced UPDATE to ``succeeded`` per event, no handler, no JSON parse.
+- ``bare``: a bare claim-and-mark loop over N pending events of the same table, the least a
+  drain can do: one raw claim statement per batch (``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP
+  LOCKED LIMIT n) RETURNING``), then one fenced UPDATE to ``succeeded`` per event; no handler,
+  no JSON parse.
 
 Each round stores N fresh events (distinct scheduled_email ids, 200 distinct leads) with the
 queue otherwise empty, and checks that every one ended ``succeeded``. SQL statements and the
@@ -73,7 +74,7 @@ def store_events(n: int, tag: str) -> list[int]:
 
 
 def bare_drain(batch: int) -> int:
-    """Claim batches with the same SQL shape as webhooks/claims.py, mark each succeeded."""
+    """Claim batches in one raw statement each, mark each event succeeded."""
     from django.db import connection, transaction
     from django.utils import timezone
 
