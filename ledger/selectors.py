@@ -7,6 +7,7 @@ from django_q.conf import Conf
 from django_q.models import Schedule
 
 from ledger import conf
+from ledger.cluster_stats import clusters_alive
 from ledger.enqueue import broker_is_transactional
 from ledger.models import ACTIVE_STATUSES, FunctionAttempt, FunctionRun, RunStatus
 from ledger.schedules import SWEEP_SCHEDULE_NAME
@@ -62,17 +63,21 @@ def sweeper_schedule_state(*, now) -> dict:
 
 
 def cluster_last_seen(*, now) -> dict:
-    """When a cluster was last seen, from the ledger's side of Django-Q: the sweeper schedule's
-    last tick, and the last attempt a worker started or heartbeat it renewed (inline runs left
-    out). ``at`` is the later of them, None when no cluster was ever seen."""
+    """When a cluster was last seen: Django-Q's own stat of a running cluster
+    (``ledger.cluster_stats``, what ``/healthz/pipeline`` reads), and the ledger's side of it,
+    which outlives a dead cluster's stat: the sweeper schedule's last tick, and the last attempt
+    a worker started or heartbeat it renewed (inline runs left out). ``at`` is the latest of
+    them, None when no cluster was ever seen."""
+    stat = max((seen.seen_at for seen in clusters_alive(now=now)), default=None)
     worker = FunctionAttempt.objects.filter(run__inline=False).aggregate(at=Max("started_at"))["at"]
     beat = FunctionRun.objects.filter(inline=False, status=RunStatus.RUNNING).aggregate(
         at=Max("heartbeat_at"))["at"]
     tick = sweeper_schedule_state(now=now)["lastTickAt"]
-    seen = [moment for moment in (worker, beat, tick) if moment is not None]
+    seen = [moment for moment in (stat, worker, beat, tick) if moment is not None]
     at = max(seen) if seen else None
     return {"at": at, "ageSeconds": round((now - at).total_seconds(), 1) if at else None,
-            "scheduleTickAt": tick, "workerAt": max(filter(None, (worker, beat)), default=None)}
+            "scheduleTickAt": tick, "workerAt": max(filter(None, (worker, beat)), default=None),
+            "statAt": stat}
 
 
 def active_runs_by_function() -> dict[tuple[str, str], int]:
