@@ -1,4 +1,4 @@
-"""gunicorn.conf.py reads its settings from the environment (README "Serving it")."""
+"""gunicorn.conf.py reads its settings from the environment (docs/deploy.md, "1. Processes")."""
 
 import runpy
 
